@@ -1,0 +1,6 @@
+// Copyright 2026 The podflow_exporter Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package bpf
+
+//go:generate go tool bpf2go -cc clang -cflags "-O2 -g -Wall -Werror" -target bpfel -type flow_key -type flow_counters -type tcp_counters -type tcp_event -type update_failure -type flow_table_id -type flow_role podflow podflow.bpf.c

@@ -1,0 +1,126 @@
+// Copyright 2026 The podflow_exporter Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package bpf
+
+import (
+	"net/netip"
+	"os"
+	"testing"
+
+	"github.com/podflow/podflow_exporter/internal/testnet"
+)
+
+func TestMain(m *testing.M) {
+	testnet.MaybeRunHelper()
+	os.Exit(m.Run())
+}
+
+var allPrograms = []string{ProgFlowsIngress, ProgFlowsEgress, ProgTCPState}
+
+// loadTracer loads and attaches every program at cgroup root, failing the
+// test unless each one attaches.
+func loadTracer(t *testing.T, cfg Config, root string) *Tracer {
+	t.Helper()
+	tr, err := Load(&cfg, Options{
+		CgroupRoot:     root,
+		Programs:       allPrograms,
+		CountTCPEvents: true,
+		EphemeralPorts: ReadEphemeralPortRange(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tr.Close() })
+	for _, st := range tr.Status() {
+		if !st.Attached {
+			t.Fatalf("%s not attached: %v", st.Name, st.Err)
+		}
+	}
+	return tr
+}
+
+var defaultConfig = Config{FlowTableEntries: 4096, TCPTableEntries: 1024}
+
+// node is two network namespaces, a and b, joined by a veth pair, each
+// with its own cgroup, observed by a tracer attached at their parent cgroup.
+type node struct {
+	env    *testnet.Env
+	a, b   *testnet.Netns
+	la, lb *testnet.Link
+	cgA    *testnet.Cgroup
+	cgB    *testnet.Cgroup
+	tr     *Tracer
+}
+
+func newNode(t *testing.T, cfg Config, addrsA, addrsB []netip.Prefix) *node {
+	t.Helper()
+	n := &node{env: testnet.New(t)}
+	n.a = n.env.Netns("a")
+	n.b = n.env.Netns("b")
+	n.la, n.lb = n.env.Veth(n.a, addrsA, n.b, addrsB)
+	n.cgA = n.env.Root.Child("pod-a")
+	n.cgB = n.env.Root.Child("pod-b")
+	n.tr = loadTracer(t, cfg, n.env.Root.Path)
+	return n
+}
+
+var (
+	dualStackA = []netip.Prefix{netip.MustParsePrefix("10.200.0.1/24"), netip.MustParsePrefix("fd00:200::1/64")}
+	dualStackB = []netip.Prefix{netip.MustParsePrefix("10.200.0.2/24"), netip.MustParsePrefix("fd00:200::2/64")}
+	v4OnlyA    = dualStackA[:1]
+	v4OnlyB    = dualStackB[:1]
+)
+
+// drainFlows sums each flow's per-CPU counters.
+func drainFlows(t *testing.T, tr *Tracer) (map[FlowKey]FlowCounters, FlowCounters) {
+	t.Helper()
+	flows := map[FlowKey]FlowCounters{}
+	ov, err := tr.DrainFlows(func(k FlowKey, perCPU []FlowCounters) {
+		sum := flows[k]
+		for i := range perCPU {
+			sum.Add(&perCPU[i])
+		}
+		flows[k] = sum
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var overflow FlowCounters
+	for i := range ov {
+		overflow.Add(&ov[i])
+	}
+	return flows, overflow
+}
+
+// drainTCP sums each flow's per-CPU handshake counters.
+func drainTCP(t *testing.T, tr *Tracer) (map[FlowKey]TCPCounters, TCPCounters) {
+	t.Helper()
+	flows := map[FlowKey]TCPCounters{}
+	ov, err := tr.DrainTCP(func(k FlowKey, perCPU []TCPCounters) {
+		sum := flows[k]
+		for i := range perCPU {
+			sum.Add(&perCPU[i])
+		}
+		flows[k] = sum
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var overflow TCPCounters
+	for i := range ov {
+		overflow.Add(&ov[i])
+	}
+	return flows, overflow
+}
+
+// inCgroup keeps the flows of one cgroup.
+func inCgroup[V any](flows map[FlowKey]V, id uint64) map[FlowKey]V {
+	out := map[FlowKey]V{}
+	for k, v := range flows {
+		if k.CgroupID == id {
+			out[k] = v
+		}
+	}
+	return out
+}

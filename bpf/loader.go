@@ -1,0 +1,264 @@
+// Copyright 2026 The podflow_exporter Authors
+// SPDX-License-Identifier: Apache-2.0
+
+// Package bpf loads podflow's eBPF programs, attaches what the running kernel
+// allows, and drains the per-CPU tables they fill. It knows nothing of
+// Prometheus or Kubernetes: it hands out flow keys and counters.
+package bpf
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/rlimit"
+)
+
+// Program names, as in podflow.bpf.c.
+const (
+	ProgFlowsIngress = "flows_ingress"
+	ProgFlowsEgress  = "flows_egress"
+	ProgTCPState     = "tcp_state"
+)
+
+// Config sizes the kernel tables.
+type Config struct {
+	FlowTableEntries uint32
+	TCPTableEntries  uint32
+}
+
+// AddFlags registers the --bpf.* flags on app.
+func AddFlags(app *kingpin.Application) *Config {
+	c := &Config{}
+	app.Flag("bpf.flow-table-entries",
+		"Flows (local identity, peer, server port) each of the two rotating byte/packet tables holds: the distinct flows of one scrape interval. Traffic of flows beyond it is counted in the __overflow__ series, never lost.").
+		Default("65536").Uint32Var(&c.FlowTableEntries)
+	app.Flag("bpf.tcp-table-entries",
+		"Flows each of the two rotating TCP handshake tables holds. Handshakes of flows beyond it are counted in the __overflow__ series.").
+		Default("16384").Uint32Var(&c.TCPTableEntries)
+	return c
+}
+
+// Validate reports values the kernel would refuse.
+func (c *Config) Validate() error {
+	if c.FlowTableEntries == 0 {
+		return errors.New("--bpf.flow-table-entries must be at least 1")
+	}
+	if c.TCPTableEntries == 0 {
+		return errors.New("--bpf.tcp-table-entries must be at least 1")
+	}
+	return nil
+}
+
+// Options say what to load and where to attach it.
+type Options struct {
+	// CgroupRoot is the cgroup v2 directory the cgroup_skb programs attach
+	// to; at the root they see every socket of the host.
+	CgroupRoot string
+	// Programs to load and attach (Prog* names).
+	Programs []string
+	// CountTCPEvents enables the handshake outcome table. With it off,
+	// tcp_state still records which side of a connection each socket is.
+	CountTCPEvents bool
+	// EphemeralPorts is the kernel's ip_local_port_range (see
+	// ReadEphemeralPortRange), used to tell client from server ports.
+	EphemeralPorts [2]uint16
+}
+
+// ProgramStatus says whether a program is attached and, if not, why.
+type ProgramStatus struct {
+	Name     string
+	Attached bool
+	Err      error
+}
+
+// Tracer owns the loaded programs, their links and tables.
+type Tracer struct {
+	maps     *ebpf.Collection
+	programs []*ebpf.Program
+	links    []link.Link
+	status   []ProgramStatus
+	tables   [numTables]*rotatingTable
+	failures *ebpf.Map
+}
+
+// Load creates the tables, then loads and attaches each program on its own,
+// so that a program the kernel refuses leaves the others working. It fails
+// only when the tables themselves cannot be created.
+func Load(cfg *Config, opts Options) (*Tracer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK.
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return nil, fmt.Errorf("raise RLIMIT_MEMLOCK for eBPF maps (needs CAP_SYS_RESOURCE on kernels before 5.11): %w", err)
+	}
+	spec, err := loadPodflow()
+	if err != nil {
+		return nil, err
+	}
+	if err := setConstants(spec, opts); err != nil {
+		return nil, err
+	}
+
+	t := &Tracer{}
+	mapsOnly := spec.Copy()
+	mapsOnly.Programs = map[string]*ebpf.ProgramSpec{}
+	t.maps, err = ebpf.NewCollection(mapsOnly)
+	if err != nil {
+		return nil, fmt.Errorf("create eBPF maps: %w", err)
+	}
+	t.failures = t.maps.Maps["update_failures"]
+	for _, tbl := range []struct {
+		id       Table
+		outer    string
+		overflow string
+		size     uint32
+	}{
+		{TableFlows, "flows", "flows_overflow", cfg.FlowTableEntries},
+		{TableTCP, "tcp_events", "tcp_overflow", cfg.TCPTableEntries},
+	} {
+		r, err := newRotatingTable(tbl.id.String(), t.maps.Maps[tbl.outer], spec.Maps[tbl.outer].InnerMap, tbl.size, t.maps.Maps[tbl.overflow])
+		if err != nil {
+			t.Close()
+			return nil, err
+		}
+		t.tables[tbl.id] = r
+	}
+
+	for _, name := range opts.Programs {
+		st := ProgramStatus{Name: name}
+		st.Err = t.loadAndAttach(spec, name, opts.CgroupRoot)
+		st.Attached = st.Err == nil
+		t.status = append(t.status, st)
+	}
+	return t, nil
+}
+
+func setConstants(spec *ebpf.CollectionSpec, opts Options) error {
+	var tcpEvents uint8
+	if opts.CountTCPEvents {
+		tcpEvents = 1
+	}
+	for name, v := range map[string]any{
+		"ephemeral_port_min": opts.EphemeralPorts[0],
+		"ephemeral_port_max": opts.EphemeralPorts[1],
+		"count_tcp_events":   tcpEvents,
+	} {
+		if err := spec.Variables[name].Set(v); err != nil {
+			return fmt.Errorf("set %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func (t *Tracer) loadAndAttach(spec *ebpf.CollectionSpec, name string, cgroupRoot string) error {
+	prog, err := t.loadProgram(spec, name)
+	if err != nil {
+		return err
+	}
+	var l link.Link
+	switch prog.Type() {
+	case ebpf.CGroupSKB:
+		l, err = link.AttachCgroup(link.CgroupOptions{Path: cgroupRoot, Attach: spec.Programs[name].AttachType, Program: prog})
+	case ebpf.Tracing:
+		l, err = link.AttachTracing(link.TracingOptions{Program: prog})
+	default:
+		err = fmt.Errorf("program type %s has no attach method", prog.Type())
+	}
+	if err != nil {
+		prog.Close()
+		return fmt.Errorf("attach: %w", err)
+	}
+	t.programs = append(t.programs, prog)
+	t.links = append(t.links, l)
+	return nil
+}
+
+// loadProgram loads one program of spec against the tracer's maps.
+func (t *Tracer) loadProgram(spec *ebpf.CollectionSpec, name string) (*ebpf.Program, error) {
+	ps, ok := spec.Programs[name]
+	if !ok {
+		return nil, fmt.Errorf("no program %q in the object", name)
+	}
+	if err := checkProgramCapabilities(ps.Type); err != nil {
+		return nil, err
+	}
+	one := spec.Copy()
+	one.Programs = map[string]*ebpf.ProgramSpec{name: one.Programs[name]}
+	coll, err := ebpf.NewCollectionWithOptions(one, ebpf.CollectionOptions{MapReplacements: t.maps.Maps})
+	if err != nil {
+		return nil, fmt.Errorf("load: %w", verifierSummary(err))
+	}
+	prog := coll.DetachProgram(name)
+	coll.Close()
+	return prog, nil
+}
+
+// verifierSummary keeps the verifier's last lines, which say why it refused;
+// the full log is hundreds of lines.
+func verifierSummary(err error) error {
+	var ve *ebpf.VerifierError
+	if !errors.As(err, &ve) || len(ve.Log) == 0 {
+		return err
+	}
+	tail := ve.Log
+	if len(tail) > 3 {
+		tail = tail[len(tail)-3:]
+	}
+	return fmt.Errorf("%w: %s", ve.Cause, strings.Join(tail, " | "))
+}
+
+// Status reports each requested program: attached, or why not.
+func (t *Tracer) Status() []ProgramStatus {
+	return append([]ProgramStatus(nil), t.status...)
+}
+
+// Close detaches every program and releases every map. After it returns,
+// nothing of the exporter is left in the kernel.
+func (t *Tracer) Close() error {
+	var errs []error
+	for _, l := range t.links {
+		errs = append(errs, l.Close())
+	}
+	t.links = nil
+	for _, p := range t.programs {
+		errs = append(errs, p.Close())
+	}
+	t.programs = nil
+	for _, r := range t.tables {
+		if r != nil {
+			r.close()
+		}
+	}
+	if t.maps != nil {
+		t.maps.Close()
+		t.maps = nil
+	}
+	return errors.Join(errs...)
+}
+
+// ReadEphemeralPortRange returns net.ipv4.ip_local_port_range of the
+// exporter's network namespace, or Linux's default when it cannot be read.
+func ReadEphemeralPortRange() [2]uint16 {
+	def := [2]uint16{32768, 60999}
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return def
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return def
+	}
+	lo, err1 := strconv.ParseUint(f[0], 10, 16)
+	hi, err2 := strconv.ParseUint(f[1], 10, 16)
+	if err1 != nil || err2 != nil || lo > hi {
+		return def
+	}
+	return [2]uint16{uint16(lo), uint16(hi)}
+}

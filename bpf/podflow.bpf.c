@@ -1,0 +1,541 @@
+//go:build ignore
+
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * podflow's kernel side: count every local socket's packets per aggregated
+ * flow (cgroup_skb at the cgroup v2 root) and the outcome of every TCP
+ * handshake (tp_btf/inet_sock_set_state). Nothing is sent to user space per
+ * packet; the exporter drains the tables when Prometheus scrapes it.
+ *
+ * Table rotation: each family of counters lives in one of two per-CPU hash
+ * tables; an ARRAY_OF_MAPS slot says which one is active. To read, user space
+ * swaps the slot and then drains the retired table. The kernel returns from
+ * that map update only after an RCU grace period (maybe_wait_bpf_programs()),
+ * so when user space reads, no program is still writing to the retired table
+ * and nothing can be lost between reading and deleting an entry.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_endian.h>
+
+#include "podflow.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Not in vmlinux.h: UAPI macros. errno values are the same on every arch we build for. */
+#define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
+#define IPPROTO_ICMPV6 58
+#define IP_MF 0x2000
+#define IP_OFFSET 0x1FFF
+#define ICMP_ECHOREPLY 0
+#define ICMP_ECHO 8
+#define ICMPV6_ECHO_REQUEST 128
+#define ICMPV6_ECHO_REPLY 129
+#define AF_INET 2
+#define AF_INET6 10
+#define EEXIST 17
+#define EBUSY 16
+#define E2BIG 7
+#define ENETUNREACH 101
+#define ECONNRESET 104
+#define ETIMEDOUT 110
+#define ECONNREFUSED 111
+#define EHOSTUNREACH 113
+
+/*
+ * The loader copies net.ipv4.ip_local_port_range here. When no socket state
+ * says which side is the client, a port inside this range is taken to be the
+ * client's ephemeral port.
+ */
+volatile const __u16 ephemeral_port_min = 32768;
+volatile const __u16 ephemeral_port_max = 60999;
+
+/* Set to 0 by the loader when the TCP collector is disabled: roles are still tracked. */
+volatile const __u8 count_tcp_events = 1;
+
+/*
+ * The inner tables are per-CPU hashes keyed by flow; the loader creates two of
+ * each with max_entries from --bpf.* flags. The template must be written
+ * inline: a named struct would reach BTF only as a forward declaration.
+ */
+#define ROTATING_TABLE(value_type)                                                                 \
+	struct {                                                                                   \
+		__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);                                          \
+		__uint(max_entries, 1);                                                            \
+		__type(key, __u32);                                                                \
+		__array(values, struct {                                                           \
+			__uint(type, BPF_MAP_TYPE_PERCPU_HASH);                                    \
+			__uint(max_entries, 1);                                                    \
+			__type(key, struct flow_key);                                              \
+			__type(value, value_type);                                                 \
+		});                                                                                \
+	}
+
+/*
+ * Inner-map templates reach BTF only through pointer members, which clang
+ * emits as forward declarations, and enums used only as constants not at
+ * all; these unused globals make it emit the full types (needed to create
+ * the inner maps, and by bpf2go -type).
+ */
+const struct flow_key *unused_flow_key __attribute__((unused));
+const struct flow_counters *unused_flow_counters __attribute__((unused));
+const struct tcp_counters *unused_tcp_counters __attribute__((unused));
+const enum flow_role *unused_flow_role __attribute__((unused));
+const enum tcp_event *unused_tcp_event __attribute__((unused));
+const enum flow_table_id *unused_flow_table_id __attribute__((unused));
+const enum update_failure *unused_update_failure __attribute__((unused));
+
+/* Slot 0 holds the table programs write to now. */
+ROTATING_TABLE(struct flow_counters) flows SEC(".maps");
+ROTATING_TABLE(struct tcp_counters) tcp_events SEC(".maps");
+
+/*
+ * What could not get a table entry is counted here instead, never dropped:
+ * the sum over all drained entries plus these is the truth. Never deleted;
+ * user space reads them as monotonic counters.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct flow_counters);
+} flows_overflow SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tcp_counters);
+} tcp_overflow SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, TABLE_MAX * FAIL_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} update_failures SEC(".maps");
+
+/* Per-socket state: which side of the connection this socket is. */
+struct sock_state {
+	__u64 syn_sent_ns;
+	__u8 role;
+	__u8 pad[7];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct sock_state);
+} sock_states SEC(".maps");
+
+static __always_inline void record_failure(__u32 table, long err)
+{
+	__u32 reason = FAIL_OTHER;
+	__u32 idx;
+	__u64 *n;
+
+	if (err == -E2BIG)
+		reason = FAIL_FULL;
+	else if (err == -EBUSY)
+		reason = FAIL_BUSY;
+	else if (err == 0)
+		reason = FAIL_NO_TABLE;
+	idx = table * FAIL_MAX + reason;
+	n = bpf_map_lookup_elem(&update_failures, &idx);
+	if (n)
+		__sync_fetch_and_add(n, 1);
+}
+
+/*
+ * Find or create the entry for key in the active table of outer. Returns
+ * NULL only when the table cannot take the key; the caller then counts into
+ * the overflow slot. A concurrent insert of the same key by another CPU (or by
+ * a softirq that interrupted us) makes ours fail with -EEXIST: look it up again.
+ * The new entry starts at zero on every CPU and is incremented like any other,
+ * so callers need a single code path.
+ */
+static __always_inline void *table_entry(void *outer, const struct flow_key *key,
+					 const void *zero_value, __u32 table_id)
+{
+	__u32 zero = 0;
+	void *table, *entry;
+	long err;
+
+	table = bpf_map_lookup_elem(outer, &zero);
+	if (!table) {
+		record_failure(table_id, 0);
+		return NULL;
+	}
+	entry = bpf_map_lookup_elem(table, key);
+	if (entry)
+		return entry;
+	err = bpf_map_update_elem(table, key, zero_value, BPF_NOEXIST);
+	if (err && err != -EEXIST) {
+		record_failure(table_id, err);
+		return NULL;
+	}
+	return bpf_map_lookup_elem(table, key);
+}
+
+/* ---- Bytes and packets: cgroup_skb ---------------------------------------- */
+
+struct packet {
+	__u32 gso_segs;
+	__u16 local_port;
+	__u16 remote_port;
+	__u32 hdr_len; /* L3 + L4 header bytes: the part each GSO segment repeats */
+	__u8 protocol;
+	__u8 icmp_type;
+	bool has_l4;
+};
+
+/*
+ * Return a pointer to len bytes at off from the network header: into the
+ * packet when they are in its linear part (the usual case, no copy), else
+ * copied into buf. NULL when the packet is shorter. Callers read typed
+ * fields through it: a byte-wise memcpy out of the packet costs more than
+ * the whole hash update.
+ */
+static __always_inline void *header(struct __sk_buff *skb, __u32 off, __u32 len, void *buf)
+{
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
+
+	off &= 0xff; /* headers we read start within the first 128 bytes */
+	if (data + off + len <= end)
+		return data + off;
+	if (bpf_skb_load_bytes(skb, off, buf, len))
+		return NULL;
+	return buf;
+}
+
+/* The key is zeroed first: only the ::ffff: prefix and the address remain. */
+static __always_inline void v4_mapped(__u8 *dst, __be32 addr)
+{
+	__u32 *words = (__u32 *)dst;
+
+	words[2] = bpf_htonl(0x0000ffff);
+	words[3] = addr;
+}
+
+/*
+ * Two 8-byte moves: the packet is not known to be aligned, so a memcpy would
+ * go 4 bytes at a time; the CPUs we run on load unaligned words at full speed
+ * (and the verifier only insists on alignment where they do not).
+ */
+static __always_inline void copy_v6(__u8 *dst, const struct in6_addr *src)
+{
+	const __u64 *s = (const __u64 *)src;
+	__u64 *d = (__u64 *)dst;
+
+	d[0] = s[0];
+	d[1] = s[1];
+}
+
+/* Fill addresses and protocol of key and the L4 facts of pkt from the packet. */
+static __always_inline bool parse(struct __sk_buff *skb, bool egress, struct flow_key *key,
+				  struct packet *pkt)
+{
+	union {
+		struct iphdr v4;
+		struct ipv6hdr v6;
+		__be16 ports[2];
+		__u8 bytes[16];
+	} buf;
+	__u32 l4_off;
+
+	if (skb->protocol == bpf_htons(ETH_P_IP)) {
+		struct iphdr *ip = header(skb, 0, sizeof(*ip), &buf);
+
+		if (!ip)
+			return false;
+		v4_mapped(egress ? key->local_addr : key->remote_addr, ip->saddr);
+		v4_mapped(egress ? key->remote_addr : key->local_addr, ip->daddr);
+		pkt->protocol = ip->protocol;
+		l4_off = ip->ihl * 4;
+		/* Only the first fragment carries the L4 header. */
+		pkt->has_l4 = !(ip->frag_off & bpf_htons(IP_OFFSET));
+	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6 = header(skb, 0, sizeof(*ip6), &buf);
+
+		if (!ip6)
+			return false;
+		copy_v6(egress ? key->local_addr : key->remote_addr, &ip6->saddr);
+		copy_v6(egress ? key->remote_addr : key->local_addr, &ip6->daddr);
+		/* Extension headers are not walked: such packets count under their next header. */
+		pkt->protocol = ip6->nexthdr;
+		l4_off = sizeof(*ip6);
+		pkt->has_l4 = true;
+	} else {
+		return false;
+	}
+	key->protocol = pkt->protocol;
+	pkt->hdr_len = l4_off;
+	if (!pkt->has_l4)
+		return true;
+
+	switch (pkt->protocol) {
+	case IPPROTO_TCP:
+	case IPPROTO_UDP: {
+		__be16 *ports = header(skb, l4_off, 4, &buf);
+
+		if (!ports) {
+			pkt->has_l4 = false;
+			return true;
+		}
+		pkt->local_port = bpf_ntohs(egress ? ports[0] : ports[1]);
+		pkt->remote_port = bpf_ntohs(egress ? ports[1] : ports[0]);
+		if (pkt->protocol == IPPROTO_UDP) {
+			pkt->hdr_len += sizeof(struct udphdr);
+		} else if (pkt->gso_segs > 1) {
+			/* Only GSO packets need the TCP header length (doff, options included). */
+			__u8 *doff = header(skb, l4_off + 12, 1, &buf);
+
+			if (doff)
+				pkt->hdr_len += (*doff >> 4) * 4;
+		}
+		break;
+	}
+	case IPPROTO_ICMP:
+	case IPPROTO_ICMPV6: {
+		__u8 *type = header(skb, l4_off, 1, &buf);
+
+		if (type)
+			pkt->icmp_type = *type;
+		else
+			pkt->has_l4 = false;
+		break;
+	}
+	default:
+		pkt->has_l4 = false;
+	}
+	return true;
+}
+
+static __always_inline bool is_ephemeral(__u16 port)
+{
+	return port >= ephemeral_port_min && port <= ephemeral_port_max;
+}
+
+/*
+ * Which side of the conversation the local socket is, when no socket state
+ * says it: an ephemeral port marks the client; otherwise the lower port is
+ * the service.
+ */
+static __always_inline __u8 guess_role(const struct packet *pkt, bool egress)
+{
+	if (pkt->protocol == IPPROTO_ICMP || pkt->protocol == IPPROTO_ICMPV6) {
+		bool request = pkt->icmp_type == ICMP_ECHO || pkt->icmp_type == ICMPV6_ECHO_REQUEST;
+		bool reply = pkt->icmp_type == ICMP_ECHOREPLY || pkt->icmp_type == ICMPV6_ECHO_REPLY;
+
+		if (pkt->has_l4 && (request || reply))
+			return (request == egress) ? ROLE_CLIENT : ROLE_SERVER;
+	}
+	if (pkt->local_port == 0 && pkt->remote_port == 0)
+		/* Portless: the sender is taken as the one who started it. */
+		return egress ? ROLE_CLIENT : ROLE_SERVER;
+
+	bool local_eph = is_ephemeral(pkt->local_port);
+	bool remote_eph = is_ephemeral(pkt->remote_port);
+
+	if (local_eph != remote_eph)
+		return local_eph ? ROLE_CLIENT : ROLE_SERVER;
+	return pkt->local_port < pkt->remote_port ? ROLE_SERVER : ROLE_CLIENT;
+}
+
+static __always_inline __u8 socket_role(struct __sk_buff *skb, const struct packet *pkt)
+{
+	struct bpf_sock *sk;
+	struct sock_state *st;
+
+	if (pkt->protocol != IPPROTO_TCP)
+		return ROLE_UNKNOWN;
+	/*
+	 * No bpf_sk_fullsock(): __cgroup_bpf_run_filter_skb() always sets
+	 * skb->sk to the full socket, and bpf_sk_storage_get() checks anyway.
+	 */
+	sk = skb->sk;
+	if (!sk)
+		return ROLE_UNKNOWN;
+	st = bpf_sk_storage_get(&sock_states, sk, 0, 0);
+	if (st)
+		return st->role;
+	/* A listener (no state of its own) sees the handshake of every connection it accepts. */
+	return sk->state == BPF_TCP_LISTEN ? ROLE_SERVER : ROLE_UNKNOWN;
+}
+
+static const struct flow_counters zero_flow_counters;
+
+static __always_inline int count_packet(struct __sk_buff *skb, bool egress)
+{
+	struct flow_key key = {};
+	struct packet pkt = {};
+	struct flow_counters *c;
+	__u64 packets, bytes;
+	__u32 zero = 0;
+
+	/*
+	 * An unparsable packet (not IP) still counts, under a key with no
+	 * addresses, so that the totals stay true.
+	 */
+	pkt.gso_segs = skb->gso_segs;
+	if (parse(skb, egress, &key, &pkt)) {
+		key.role = socket_role(skb, &pkt);
+		if (key.role == ROLE_UNKNOWN)
+			key.role = guess_role(&pkt, egress);
+		key.server_port = key.role == ROLE_CLIENT ? pkt.remote_port : pkt.local_port;
+	}
+	key.cgroup_id = bpf_skb_cgroup_id(skb);
+
+	/*
+	 * A GSO/GRO packet stands for gso_segs wire segments, each repeating
+	 * the headers: count what the wire carries, not one super-packet.
+	 */
+	packets = pkt.gso_segs > 1 ? pkt.gso_segs : 1;
+	bytes = skb->len + (packets - 1) * pkt.hdr_len;
+
+	c = table_entry(&flows, &key, &zero_flow_counters, TABLE_FLOWS);
+	if (!c)
+		c = bpf_map_lookup_elem(&flows_overflow, &zero);
+	if (!c)
+		return 1;
+	/*
+	 * Atomic although per-CPU: a softirq can interrupt a process-context
+	 * program on this CPU and update the same entry.
+	 */
+	if (egress) {
+		__sync_fetch_and_add(&c->tx_bytes, bytes);
+		__sync_fetch_and_add(&c->tx_packets, packets);
+	} else {
+		__sync_fetch_and_add(&c->rx_bytes, bytes);
+		__sync_fetch_and_add(&c->rx_packets, packets);
+	}
+	return 1;
+}
+
+/* Both programs only observe: they always let the packet through. */
+SEC("cgroup_skb/ingress")
+int flows_ingress(struct __sk_buff *skb)
+{
+	return count_packet(skb, false);
+}
+
+SEC("cgroup_skb/egress")
+int flows_egress(struct __sk_buff *skb)
+{
+	return count_packet(skb, true);
+}
+
+/* ---- TCP handshakes: tp_btf/inet_sock_set_state --------------------------- */
+
+static __always_inline void sock_flow_key(const struct sock *sk, __u8 role, struct flow_key *key)
+{
+	const struct sock_common *skc = &sk->__sk_common;
+
+	/* Same cgroup id as bpf_skb_cgroup_id() gives the packet path. */
+	key->cgroup_id = BPF_CORE_READ(sk, sk_cgrp_data.cgroup, kn, id);
+	if (skc->skc_family == AF_INET) {
+		v4_mapped(key->local_addr, skc->skc_rcv_saddr);
+		v4_mapped(key->remote_addr, skc->skc_daddr);
+	} else {
+		BPF_CORE_READ_INTO(&key->local_addr, skc, skc_v6_rcv_saddr.in6_u.u6_addr8);
+		BPF_CORE_READ_INTO(&key->remote_addr, skc, skc_v6_daddr.in6_u.u6_addr8);
+	}
+	key->protocol = IPPROTO_TCP;
+	key->role = role;
+	/*
+	 * At SYN_SENT the local port may not be chosen yet (inet_hash_connect
+	 * runs after the state change); the client's key needs only the remote one.
+	 */
+	key->server_port = role == ROLE_CLIENT ? bpf_ntohs(skc->skc_dport) : skc->skc_num;
+}
+
+static const struct tcp_counters zero_tcp_counters;
+
+static __always_inline void count_tcp_event(const struct sock *sk, __u8 role, __u32 event)
+{
+	struct flow_key key = {};
+	struct tcp_counters *c;
+	__u32 zero = 0;
+
+	if (!count_tcp_events || event >= TCP_EV_MAX)
+		return;
+	sock_flow_key(sk, role, &key);
+	c = table_entry(&tcp_events, &key, &zero_tcp_counters, TABLE_TCP);
+	if (!c)
+		c = bpf_map_lookup_elem(&tcp_overflow, &zero);
+	if (c)
+		__sync_fetch_and_add(&c->events[event], 1);
+}
+
+/* Why a connect in SYN_SENT ended, from the error the kernel gives the application. */
+static __always_inline __u32 connect_failure(int err)
+{
+	switch (err) {
+	case 0:
+		/* No error: the application closed the socket before the kernel gave up. */
+		return TCP_EV_FAIL_ABORTED;
+	case ECONNREFUSED:
+		return TCP_EV_FAIL_REFUSED;
+	case ETIMEDOUT:
+		return TCP_EV_FAIL_TIMEOUT;
+	case EHOSTUNREACH:
+	case ENETUNREACH:
+		return TCP_EV_FAIL_UNREACHABLE;
+	case ECONNRESET:
+		return TCP_EV_FAIL_RESET;
+	default:
+		return TCP_EV_FAIL_OTHER;
+	}
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(tcp_state, struct sock *sk, int oldstate, int newstate)
+{
+	struct sock_state *st;
+
+	if (sk->sk_protocol != IPPROTO_TCP)
+		return 0;
+
+	switch (newstate) {
+	case TCP_SYN_SENT:
+		if (oldstate != TCP_CLOSE)
+			break;
+		st = bpf_sk_storage_get(&sock_states, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+		if (st) {
+			st->role = ROLE_CLIENT;
+			st->syn_sent_ns = bpf_ktime_get_ns();
+		}
+		count_tcp_event(sk, ROLE_CLIENT, TCP_EV_CONNECT_ATTEMPT);
+		break;
+	case TCP_SYN_RECV:
+		/* A listener's new child (inet_csk_clone_lock): the server side. */
+		if (oldstate != TCP_LISTEN)
+			break;
+		st = bpf_sk_storage_get(&sock_states, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+		if (st)
+			st->role = ROLE_SERVER;
+		break;
+	case TCP_ESTABLISHED:
+		if (oldstate == TCP_SYN_SENT) {
+			count_tcp_event(sk, ROLE_CLIENT, TCP_EV_CONNECT_ESTABLISHED);
+		} else if (oldstate == TCP_SYN_RECV) {
+			/* Simultaneous open also passes SYN_RECV, on a client socket. */
+			st = bpf_sk_storage_get(&sock_states, sk, 0, 0);
+			if (st && st->role == ROLE_CLIENT)
+				count_tcp_event(sk, ROLE_CLIENT, TCP_EV_CONNECT_ESTABLISHED);
+			else
+				count_tcp_event(sk, ROLE_SERVER, TCP_EV_ACCEPTED);
+		}
+		break;
+	case TCP_CLOSE:
+		if (oldstate == TCP_SYN_SENT)
+			count_tcp_event(sk, ROLE_CLIENT, connect_failure(sk->sk_err));
+		break;
+	}
+	return 0;
+}

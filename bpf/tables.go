@@ -1,0 +1,192 @@
+// Copyright 2026 The podflow_exporter Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package bpf
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+)
+
+// batchSize is how many entries one BPF_MAP_LOOKUP_AND_DELETE_BATCH call
+// moves. Far above any hash bucket's length, so the kernel's ENOSPC
+// ("bucket larger than the batch") cannot happen in practice.
+const batchSize = 4096
+
+// rotatingTable is a family of flow counters kept by the kernel in two
+// per-CPU hash tables, one active (written by programs) and one retired.
+//
+// Draining swaps them. The swap is a map-in-map update, and the kernel
+// returns from such an update only after an RCU grace period
+// (maybe_wait_bpf_programs), when no program can still be writing to the
+// retired table. Reading and deleting its entries therefore loses nothing,
+// which deleting idle entries from a live table could not promise: a packet
+// arriving between the last read and the delete would vanish.
+type rotatingTable struct {
+	name     string
+	mu       sync.Mutex
+	outer    *ebpf.Map
+	inner    [2]*ebpf.Map
+	active   int
+	capacity uint32
+	// lastDrained is the number of entries the last drain found: the
+	// flows seen in one interval, what the capacity must hold.
+	lastDrained int
+	// iterate forces the slow path (tests use it to prove the fallback).
+	iterate bool
+	// overflow is the per-CPU array of what found no entry; overflowSeen
+	// its per-CPU values at the previous drain.
+	overflow     *ebpf.Map
+	overflowSeen any
+}
+
+// newRotatingTable creates the two inner tables from the outer map's
+// template, sized to capacity, and makes the first one active.
+func newRotatingTable(name string, outer *ebpf.Map, template *ebpf.MapSpec, capacity uint32, overflow *ebpf.Map) (*rotatingTable, error) {
+	r := &rotatingTable{name: name, outer: outer, capacity: capacity, overflow: overflow}
+	for i := range r.inner {
+		spec := template.Copy()
+		spec.Name = fmt.Sprintf("%.12s_%d", name, i)
+		spec.MaxEntries = capacity
+		m, err := ebpf.NewMap(spec)
+		if err != nil {
+			r.close()
+			return nil, fmt.Errorf("create %s table of %d entries: %w", name, capacity, err)
+		}
+		r.inner[i] = m
+	}
+	if err := r.outer.Update(uint32(0), r.inner[0], ebpf.UpdateAny); err != nil {
+		r.close()
+		return nil, fmt.Errorf("activate %s table: %w", name, err)
+	}
+	return r, nil
+}
+
+// close releases both inner tables; the outer map belongs to the collection.
+func (r *rotatingTable) close() {
+	for _, m := range r.inner {
+		if m != nil {
+			m.Close()
+		}
+	}
+}
+
+// retire makes the other table active and returns the one programs wrote to
+// until now. When it returns, no program writes to the returned table.
+func (r *rotatingTable) retire() (*ebpf.Map, error) {
+	next := 1 - r.active
+	if err := r.outer.Update(uint32(0), r.inner[next], ebpf.UpdateAny); err != nil {
+		return nil, fmt.Errorf("activate %s table %d: %w", r.name, next, err)
+	}
+	retired := r.inner[r.active]
+	r.active = next
+	return retired, nil
+}
+
+// drainTable empties the retired table of r into fn, giving each flow's
+// per-CPU values, and returns the per-CPU overflow accumulated since the
+// previous drain. V is the per-CPU value type (FlowCounters, TCPCounters).
+func drainTable[V any](r *rotatingTable, fn func(FlowKey, []V), sub func(a, b *V)) ([]V, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+
+	cpus, err := ebpf.PossibleCPU()
+	if err != nil {
+		return nil, err
+	}
+	retired, err := r.retire()
+	if err != nil {
+		return nil, err
+	}
+	n := 0
+	count := func(k *podflowFlowKey, v []V) {
+		n++
+		fn(flowKeyFromKernel(k), v)
+	}
+	if r.iterate {
+		err = drainByIteration(retired, cpus, count)
+	} else {
+		err = drainByBatch(retired, cpus, count)
+		if errors.Is(err, ebpf.ErrNotSupported) || errors.Is(err, unix.ENOSPC) {
+			err = drainByIteration(retired, cpus, count)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("drain %s table: %w", r.name, err)
+	}
+	r.lastDrained = n
+
+	overflow, err := overflowDelta(r, sub)
+	if err != nil {
+		return nil, err
+	}
+	return overflow, nil
+}
+
+func drainByBatch[V any](m *ebpf.Map, cpus int, fn func(*podflowFlowKey, []V)) error {
+	keys := make([]podflowFlowKey, batchSize)
+	vals := make([]V, batchSize*cpus)
+	var cursor ebpf.MapBatchCursor
+	for {
+		n, err := m.BatchLookupAndDelete(&cursor, keys, vals, nil)
+		for i := range n {
+			fn(&keys[i], vals[i*cpus:(i+1)*cpus])
+		}
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// drainByIteration is the fallback for kernels without batch operations.
+// Keys are collected first: deleting while walking a hash restarts the walk.
+func drainByIteration[V any](m *ebpf.Map, cpus int, fn func(*podflowFlowKey, []V)) error {
+	var (
+		keys []podflowFlowKey
+		key  podflowFlowKey
+		vals []V
+	)
+	it := m.Iterate()
+	for it.Next(&key, &vals) {
+		keys = append(keys, key)
+	}
+	if err := it.Err(); err != nil {
+		return err
+	}
+	for i := range keys {
+		vals := make([]V, cpus)
+		if err := m.Lookup(&keys[i], &vals); err != nil {
+			return fmt.Errorf("lookup: %w", err)
+		}
+		if err := m.Delete(&keys[i]); err != nil {
+			return fmt.Errorf("delete: %w", err)
+		}
+		fn(&keys[i], vals)
+	}
+	return nil
+}
+
+// overflowDelta reads the cumulative per-CPU overflow slot and returns what
+// it gained since the previous drain.
+func overflowDelta[V any](r *rotatingTable, sub func(a, b *V)) ([]V, error) {
+	var cur []V
+	if err := r.overflow.Lookup(uint32(0), &cur); err != nil {
+		return nil, fmt.Errorf("read %s overflow: %w", r.name, err)
+	}
+	delta := make([]V, len(cur))
+	copy(delta, cur)
+	if seen, ok := r.overflowSeen.([]V); ok {
+		for i := range delta {
+			sub(&delta[i], &seen[i])
+		}
+	}
+	r.overflowSeen = cur
+	return delta, nil
+}

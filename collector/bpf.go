@@ -1,0 +1,77 @@
+// Copyright 2026 The podflow_exporter Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package collector
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/podflow/podflow_exporter/bpf"
+)
+
+// TracerStatus reports on the eBPF programs and their tables.
+type TracerStatus interface {
+	Status() []bpf.ProgramStatus
+	Stats() ([]bpf.TableStats, error)
+}
+
+func init() {
+	register("bpf", true, nil, newBPFCollector)
+}
+
+var (
+	programAttachedDesc = prometheus.NewDesc("podflow_bpf_program_attached",
+		"Whether an eBPF program the enabled collectors need is attached (1) or could not be (0, the log says why).",
+		[]string{"program"}, nil)
+	mapEntriesDesc = prometheus.NewDesc("podflow_bpf_map_entries",
+		"Flows the last drain of a rotating kernel table found: the distinct flows of one scrape interval.",
+		[]string{"map"}, nil)
+	mapMaxEntriesDesc = prometheus.NewDesc("podflow_bpf_map_max_entries",
+		"Capacity of a rotating kernel table (--bpf.*-table-entries).",
+		[]string{"map"}, nil)
+	mapUpdateFailuresDesc = prometheus.NewDesc("podflow_bpf_map_update_failures_total",
+		"Inserts into a kernel table that failed, by reason (full: the table was full); their traffic was counted in the __overflow__ series.",
+		[]string{"map", "reason"}, nil)
+)
+
+// bpfCollector exports the exporter's own kernel-side health.
+type bpfCollector struct {
+	tracer TracerStatus
+}
+
+func newBPFCollector(_ *Config, src Sources) (Collector, error) {
+	if src.Tracer == nil {
+		return nil, errNoSource
+	}
+	return &bpfCollector{tracer: src.Tracer}, nil
+}
+
+func (c *bpfCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- programAttachedDesc
+	ch <- mapEntriesDesc
+	ch <- mapMaxEntriesDesc
+	ch <- mapUpdateFailuresDesc
+}
+
+func (c *bpfCollector) Update(ch chan<- prometheus.Metric) error {
+	for _, st := range c.tracer.Status() {
+		v := 0.0
+		if st.Attached {
+			v = 1
+		}
+		ch <- prometheus.MustNewConstMetric(programAttachedDesc, prometheus.GaugeValue, v, st.Name)
+	}
+	stats, err := c.tracer.Stats()
+	if err != nil {
+		return err
+	}
+	for _, t := range stats {
+		name := t.Table.String()
+		ch <- prometheus.MustNewConstMetric(mapEntriesDesc, prometheus.GaugeValue, float64(t.LastDrained), name)
+		ch <- prometheus.MustNewConstMetric(mapMaxEntriesDesc, prometheus.GaugeValue, float64(t.Capacity), name)
+		for reason, n := range t.Failures {
+			ch <- prometheus.MustNewConstMetric(mapUpdateFailuresDesc, prometheus.CounterValue, float64(n), name, bpf.UpdateFailure(reason).String())
+		}
+	}
+	return nil
+}

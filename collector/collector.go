@@ -1,0 +1,207 @@
+// Copyright 2026 The podflow_exporter Authors
+// SPDX-License-Identifier: Apache-2.0
+
+// Package collector turns what the kernel counted into Prometheus metrics.
+// Like node_exporter, it is a set of named collectors, each enabled with
+// --[no-]collector.<name>, run concurrently on every scrape and reported by
+// podflow_scrape_collector_{duration_seconds,success}. It reads through small
+// interfaces (a flow source, a resolver) so it is testable without a kernel.
+package collector
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Collector is one named source of metrics.
+type Collector interface {
+	// Describe sends every descriptor Update can send.
+	Describe(ch chan<- *prometheus.Desc)
+	// Update sends the current metrics. On error it still sends what it
+	// has, so one failed read does not make every series go stale.
+	Update(ch chan<- prometheus.Metric) error
+}
+
+// Sources are what collectors read from; main wires them.
+type Sources struct {
+	Flows    FlowSource
+	TCP      TCPSource
+	Tracer   TracerStatus
+	Resolver Resolver
+	// Schema is the label schema the resolver fills.
+	Schema Schema
+}
+
+type registration struct {
+	defaultEnabled bool
+	// programs are the eBPF programs the collector reads from.
+	programs []string
+	build    func(*Config, Sources) (Collector, error)
+}
+
+// registry is filled by each collector's init and read-only afterwards.
+var registry = map[string]registration{}
+
+func register(name string, defaultEnabled bool, programs []string, build func(*Config, Sources) (Collector, error)) {
+	registry[name] = registration{defaultEnabled: defaultEnabled, programs: programs, build: build}
+}
+
+// Config holds the --collector.* flags.
+type Config struct {
+	enabled map[string]*bool
+	// MaxSeries is the series budget of each flow family.
+	MaxSeries int
+	// IdleTTL is how long a series without traffic stays exported.
+	IdleTTL time.Duration
+}
+
+// AddFlags registers --[no-]collector.<name> for every collector and the
+// options of the flow collectors.
+func AddFlags(app *kingpin.Application) *Config {
+	c := &Config{enabled: map[string]*bool{}}
+	for _, name := range sortedNames() {
+		r := registry[name]
+		state := "disabled"
+		if r.defaultEnabled {
+			state = "enabled"
+		}
+		c.enabled[name] = app.Flag("collector."+name,
+			fmt.Sprintf("Enable the %s collector (default: %s).", name, state)).
+			Default(strconv.FormatBool(r.defaultEnabled)).Bool()
+	}
+	app.Flag("collector.flows.max-series",
+		"Series budget of each flow family (bytes, packets, TCP outcomes). Label sets beyond it are counted in one series whose labels are all __overflow__.").
+		Default("5000").IntVar(&c.MaxSeries)
+	app.Flag("collector.flows.idle-ttl",
+		"A flow series without traffic for this long is dropped from /metrics, freeing its place in the budget.").
+		Default("5m").DurationVar(&c.IdleTTL)
+	return c
+}
+
+func sortedNames() []string {
+	names := make([]string, 0, len(registry))
+	for n := range registry {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Validate reports flag values that cannot work.
+func (c *Config) Validate() error {
+	if c.MaxSeries < 1 {
+		return fmt.Errorf("--collector.flows.max-series must be at least 1, got %d", c.MaxSeries)
+	}
+	if c.IdleTTL <= 0 {
+		return fmt.Errorf("--collector.flows.idle-ttl must be positive, got %s", c.IdleTTL)
+	}
+	return nil
+}
+
+// Enabled lists the enabled collectors, sorted.
+func (c *Config) Enabled() []string {
+	var names []string
+	for _, n := range sortedNames() {
+		if p := c.enabled[n]; p != nil && *p {
+			names = append(names, n)
+		}
+	}
+	return names
+}
+
+// IsEnabled reports whether the named collector is enabled.
+func (c *Config) IsEnabled(name string) bool {
+	return slices.Contains(c.Enabled(), name)
+}
+
+// Programs lists the eBPF programs the enabled collectors need.
+func (c *Config) Programs() []string {
+	var progs []string
+	for _, n := range c.Enabled() {
+		for _, p := range registry[n].programs {
+			if !slices.Contains(progs, p) {
+				progs = append(progs, p)
+			}
+		}
+	}
+	return progs
+}
+
+var (
+	scrapeDurationDesc = prometheus.NewDesc("podflow_scrape_collector_duration_seconds",
+		"podflow_exporter: Duration of a collector scrape.", []string{"collector"}, nil)
+	scrapeSuccessDesc = prometheus.NewDesc("podflow_scrape_collector_success",
+		"podflow_exporter: Whether a collector succeeded.", []string{"collector"}, nil)
+)
+
+// Podflow is the prometheus.Collector running every enabled collector.
+type Podflow struct {
+	collectors map[string]Collector
+	logger     log.Logger
+}
+
+// New builds the enabled collectors.
+func New(cfg *Config, src Sources, logger log.Logger) (*Podflow, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	p := &Podflow{collectors: map[string]Collector{}, logger: logger}
+	for _, name := range cfg.Enabled() {
+		c, err := registry[name].build(cfg, src)
+		if err != nil {
+			return nil, fmt.Errorf("collector %s: %w", name, err)
+		}
+		p.collectors[name] = c
+	}
+	return p, nil
+}
+
+// Describe implements prometheus.Collector.
+func (p *Podflow) Describe(ch chan<- *prometheus.Desc) {
+	ch <- scrapeDurationDesc
+	ch <- scrapeSuccessDesc
+	for _, c := range p.collectors {
+		c.Describe(ch)
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (p *Podflow) Collect(ch chan<- prometheus.Metric) {
+	var wg sync.WaitGroup
+	for name, c := range p.collectors {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.execute(name, c, ch)
+		}()
+	}
+	wg.Wait()
+}
+
+func (p *Podflow) execute(name string, c Collector, ch chan<- prometheus.Metric) {
+	start := time.Now()
+	err := c.Update(ch)
+	duration := time.Since(start)
+	success := 1.0
+	if err != nil {
+		success = 0
+		level.Error(p.logger).Log("msg", "collector failed", "collector", name, "duration_seconds", duration.Seconds(), "err", err)
+	} else {
+		level.Debug(p.logger).Log("msg", "collector succeeded", "collector", name, "duration_seconds", duration.Seconds())
+	}
+	ch <- prometheus.MustNewConstMetric(scrapeDurationDesc, prometheus.GaugeValue, duration.Seconds(), name)
+	ch <- prometheus.MustNewConstMetric(scrapeSuccessDesc, prometheus.GaugeValue, success, name)
+}
+
+// errNoSource is returned by a collector built without the source it reads.
+var errNoSource = errors.New("no source to read from")

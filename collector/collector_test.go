@@ -1,0 +1,88 @@
+// Copyright 2026 The podflow_exporter Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package collector
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/podflow/podflow_exporter/bpf"
+)
+
+// One failing collector is reported by podflow_scrape_collector_success and
+// does not stop the others.
+func TestFailingCollectorDoesNotFailScrape(t *testing.T) {
+	src := &fakeSource{statsErr: errors.New("read update failures: boom")}
+	src.addFlow(webTo(addrDB), bpf.FlowCounters{TxBytes: 1, TxPackets: 1})
+	_, reg := newTestPodflow(t, testConfig(100, "bpf", "flows"), src, newResolver(), HostSchema, &clock{now: time.Unix(0, 0)})
+	want := `
+# HELP podflow_scrape_collector_success podflow_exporter: Whether a collector succeeded.
+# TYPE podflow_scrape_collector_success gauge
+podflow_scrape_collector_success{collector="bpf"} 0
+podflow_scrape_collector_success{collector="flows"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "podflow_scrape_collector_success"); err != nil {
+		t.Error(err)
+	}
+	if n, err := testutil.GatherAndCount(reg, "podflow_flow_transmit_bytes_total"); err != nil || n != 1 {
+		t.Errorf("flows series = %d, %v; want 1", n, err)
+	}
+}
+
+func TestFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args     []string
+		enabled  []string
+		programs []string
+		err      string
+	}{
+		{
+			args:     nil,
+			enabled:  []string{"bpf", "flows", "tcp"},
+			programs: []string{bpf.ProgFlowsIngress, bpf.ProgFlowsEgress, bpf.ProgTCPState},
+		},
+		{
+			args:     []string{"--no-collector.flows"},
+			enabled:  []string{"bpf", "tcp"},
+			programs: []string{bpf.ProgTCPState},
+		},
+		{
+			args:     []string{"--no-collector.flows", "--no-collector.tcp"},
+			enabled:  []string{"bpf"},
+			programs: nil,
+		},
+		{args: []string{"--collector.flows.max-series=0"}, err: "max-series must be at least 1"},
+		{args: []string{"--collector.flows.idle-ttl=-1s"}, err: "idle-ttl must be positive"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			app := kingpin.New("test", "")
+			cfg := AddFlags(app)
+			if _, err := app.Parse(tc.args); err != nil {
+				t.Fatal(err)
+			}
+			err := cfg.Validate()
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("Validate() = %v, want error containing %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := cfg.Enabled(); !slices.Equal(got, tc.enabled) {
+				t.Errorf("Enabled() = %v, want %v", got, tc.enabled)
+			}
+			if got := cfg.Programs(); !slices.Equal(got, tc.programs) {
+				t.Errorf("Programs() = %v, want %v", got, tc.programs)
+			}
+		})
+	}
+}

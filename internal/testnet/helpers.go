@@ -1,0 +1,343 @@
+// Copyright 2026 The podflow_exporter Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package testnet
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+const (
+	helperEnv = "PODFLOW_TESTNET_HELPER"
+	argsEnv   = "PODFLOW_TESTNET_ARGS"
+)
+
+// helpers are the traffic generators, run inside a namespace and cgroup.
+// Each prints "ready" once its sockets are set up and "result <text>" last.
+var helpers = map[string]func(args []string) (string, error){
+	"udp-recv":    udpRecv,
+	"udp-send":    udpSend,
+	"tcp-serve":   tcpServe,
+	"tcp-send":    tcpSend,
+	"tcp-connect": tcpConnect,
+	"tcp-abort":   tcpAbort,
+}
+
+// MaybeRunHelper runs the helper this process was started as, if any, and
+// exits. Call it first thing in TestMain.
+func MaybeRunHelper() {
+	name := os.Getenv(helperEnv)
+	if name == "" {
+		return
+	}
+	var args []string
+	if err := json.Unmarshal([]byte(os.Getenv(argsEnv)), &args); err != nil {
+		fmt.Fprintln(os.Stderr, "bad helper args:", err)
+		os.Exit(2)
+	}
+	fn, ok := helpers[name]
+	if !ok {
+		fmt.Fprintln(os.Stderr, "unknown helper", name)
+		os.Exit(2)
+	}
+	res, err := fn(args)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, name+":", err)
+		os.Exit(1)
+	}
+	fmt.Println("result " + res)
+	os.Exit(0)
+}
+
+func ready() { fmt.Println("ready") }
+
+// Proc is a running helper.
+type Proc struct {
+	t      testing.TB
+	name   string
+	cmd    *exec.Cmd
+	lines  chan string
+	stderr *strings.Builder
+}
+
+// Start starts helper name in ns and cg and returns once it is ready.
+func Start(t testing.TB, ns *Netns, cg *Cgroup, name string, args ...string) *Proc {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	argJSON, _ := json.Marshal(args)
+	dir, err := os.Open(cg.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dir.Close()
+	// ip netns exec enters the namespace and execs the test binary; the
+	// process is born in the cgroup (clone3 CLONE_INTO_CGROUP), so every
+	// socket it opens belongs to that cgroup.
+	cmd := exec.Command("ip", "netns", "exec", ns.Name, exe)
+	cmd.Env = append(os.Environ(), helperEnv+"="+name, argsEnv+"="+string(argJSON))
+	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(dir.Fd())}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &Proc{t: t, name: name, cmd: cmd, lines: make(chan string, 16), stderr: &strings.Builder{}}
+	cmd.Stderr = p.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start helper %s: %v", name, err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	go func() {
+		s := bufio.NewScanner(stdout)
+		for s.Scan() {
+			p.lines <- s.Text()
+		}
+		close(p.lines)
+	}()
+	select {
+	case line, ok := <-p.lines:
+		if !ok || line != "ready" {
+			_ = cmd.Wait()
+			t.Fatalf("helper %s did not get ready (%q): %s", name, line, p.stderr)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("helper %s not ready after 10s: %s", name, p.stderr)
+	}
+	return p
+}
+
+// Wait waits for the helper to finish and returns its result.
+func (p *Proc) Wait() string {
+	p.t.Helper()
+	var result string
+	for line := range p.lines {
+		if r, ok := strings.CutPrefix(line, "result "); ok {
+			result = r
+		}
+	}
+	if err := p.cmd.Wait(); err != nil {
+		p.t.Fatalf("helper %s: %v: %s", p.name, err, p.stderr)
+	}
+	return result
+}
+
+// RunHelper starts helper name and waits for its result.
+func RunHelper(t testing.TB, ns *Netns, cg *Cgroup, name string, args ...string) string {
+	t.Helper()
+	return Start(t, ns, cg, name, args...).Wait()
+}
+
+// udpRecv ADDR[,ADDR...] COUNT TIMEOUT: receive COUNT datagrams in total on
+// the addresses; result: the number received.
+func udpRecv(args []string) (string, error) {
+	if len(args) != 3 {
+		return "", errors.New("usage: udp-recv ADDRS COUNT TIMEOUT")
+	}
+	want, _ := strconv.Atoi(args[1])
+	timeout, err := time.ParseDuration(args[2])
+	if err != nil {
+		return "", err
+	}
+	got := make(chan int, 1024)
+	deadline := time.Now().Add(timeout)
+	for _, a := range strings.Split(args[0], ",") {
+		c, err := net.ListenPacket("udp", a)
+		if err != nil {
+			return "", err
+		}
+		defer c.Close()
+		_ = c.SetReadDeadline(deadline)
+		go func() {
+			buf := make([]byte, 65536)
+			for {
+				if _, _, err := c.ReadFrom(buf); err != nil {
+					return
+				}
+				got <- 1
+			}
+		}()
+	}
+	ready()
+	n := 0
+	for n < want {
+		select {
+		case <-got:
+			n++
+		case <-time.After(time.Until(deadline)):
+			return strconv.Itoa(n), nil
+		}
+	}
+	return strconv.Itoa(n), nil
+}
+
+// udpSend ADDR[,ADDR...] COUNT SIZE: from one connected socket per address,
+// send COUNT datagrams of SIZE payload bytes to each.
+func udpSend(args []string) (string, error) {
+	if len(args) != 3 {
+		return "", errors.New("usage: udp-send ADDRS COUNT SIZE")
+	}
+	count, _ := strconv.Atoi(args[1])
+	size, _ := strconv.Atoi(args[2])
+	ready()
+	payload := make([]byte, size)
+	sent := 0
+	for _, a := range strings.Split(args[0], ",") {
+		c, err := net.Dial("udp", a)
+		if err != nil {
+			return "", err
+		}
+		for i := range count {
+			if _, err := c.Write(payload); err != nil {
+				c.Close()
+				return "", err
+			}
+			sent++
+			// Pace bursts so the receiving backlog never overflows:
+			// the test's truth is what the receiver got.
+			if i%32 == 31 {
+				time.Sleep(time.Millisecond)
+			}
+		}
+		c.Close()
+	}
+	return strconv.Itoa(sent), nil
+}
+
+// tcpServe ADDR CONNS: accept CONNS connections, read each to EOF, close it;
+// result: bytes read.
+func tcpServe(args []string) (string, error) {
+	if len(args) != 2 {
+		return "", errors.New("usage: tcp-serve ADDR CONNS")
+	}
+	conns, _ := strconv.Atoi(args[1])
+	l, err := net.Listen("tcp", args[0])
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	ready()
+	var total int64
+	for range conns {
+		c, err := l.Accept()
+		if err != nil {
+			return "", err
+		}
+		n, err := io.Copy(io.Discard, c)
+		c.Close()
+		if err != nil {
+			return "", err
+		}
+		total += n
+	}
+	return strconv.FormatInt(total, 10), nil
+}
+
+// tcpSend ADDR BYTES: connect, send BYTES, half-close, wait for the server
+// to close: the whole FIN exchange is over when it returns.
+func tcpSend(args []string) (string, error) {
+	if len(args) != 2 {
+		return "", errors.New("usage: tcp-send ADDR BYTES")
+	}
+	n, _ := strconv.ParseInt(args[1], 10, 64)
+	ready()
+	c, err := net.Dial("tcp", args[0])
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	if _, err := io.CopyN(c, zeros{}, n); err != nil {
+		return "", err
+	}
+	if err := c.(*net.TCPConn).CloseWrite(); err != nil {
+		return "", err
+	}
+	if _, err := io.Copy(io.Discard, c); err != nil {
+		return "", err
+	}
+	return strconv.FormatInt(n, 10), nil
+}
+
+type zeros struct{}
+
+func (zeros) Read(b []byte) (int, error) {
+	clear(b)
+	return len(b), nil
+}
+
+// tcpConnect ADDR COUNT: COUNT blocking connects, left to the kernel's own
+// timeouts; result: JSON outcome counts (ok, refused, timeout, unreachable, other).
+func tcpConnect(args []string) (string, error) {
+	if len(args) != 2 {
+		return "", errors.New("usage: tcp-connect ADDR COUNT")
+	}
+	count, _ := strconv.Atoi(args[1])
+	ready()
+	outcomes := map[string]int{}
+	for range count {
+		c, err := net.Dial("tcp", args[0])
+		switch {
+		case err == nil:
+			outcomes["ok"]++
+			c.Close()
+		case errors.Is(err, syscall.ECONNREFUSED):
+			outcomes["refused"]++
+		case errors.Is(err, syscall.ETIMEDOUT):
+			outcomes["timeout"]++
+		case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
+			outcomes["unreachable"]++
+		default:
+			outcomes["other"]++
+		}
+	}
+	b, _ := json.Marshal(outcomes)
+	return string(b), nil
+}
+
+// tcpAbort ADDR COUNT: COUNT non-blocking connects, each closed 50ms later,
+// before any answer can have come (the address is expected to be blackholed).
+func tcpAbort(args []string) (string, error) {
+	if len(args) != 2 {
+		return "", errors.New("usage: tcp-abort ADDR COUNT")
+	}
+	count, _ := strconv.Atoi(args[1])
+	ap, err := net.ResolveTCPAddr("tcp", args[0])
+	if err != nil {
+		return "", err
+	}
+	ready()
+	for range count {
+		family := syscall.AF_INET
+		var sa syscall.Sockaddr
+		if ip4 := ap.IP.To4(); ip4 != nil {
+			sa = &syscall.SockaddrInet4{Port: ap.Port, Addr: [4]byte(ip4)}
+		} else {
+			family = syscall.AF_INET6
+			sa = &syscall.SockaddrInet6{Port: ap.Port, Addr: [16]byte(ap.IP.To16())}
+		}
+		fd, err := syscall.Socket(family, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK, 0)
+		if err != nil {
+			return "", err
+		}
+		if err := syscall.Connect(fd, sa); err != syscall.EINPROGRESS {
+			syscall.Close(fd)
+			return "", fmt.Errorf("non-blocking connect: want EINPROGRESS, got %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+		syscall.Close(fd)
+	}
+	return strconv.Itoa(count), nil
+}

@@ -1,0 +1,250 @@
+// Copyright 2026 The podflow_exporter Authors
+// SPDX-License-Identifier: Apache-2.0
+
+// Command podflow_exporter counts the network traffic of every socket on a
+// node with eBPF and exports it, named by pod, workload and service (or, on a
+// host without Kubernetes, by systemd unit and container), to Prometheus.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/version"
+	"github.com/prometheus/exporter-toolkit/web"
+	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
+
+	"github.com/podflow/podflow_exporter/bpf"
+	"github.com/podflow/podflow_exporter/collector"
+	"github.com/podflow/podflow_exporter/internal/cgroups"
+	"github.com/podflow/podflow_exporter/internal/logging"
+)
+
+// defaultListenAddress is podflow_exporter's port.
+const defaultListenAddress = ":9810"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stderr))
+}
+
+// flags are every command-line setting, grouped by the package that uses them.
+type flags struct {
+	web         *web.FlagConfig
+	metricsPath string
+	cgroupRoot  string
+	hostRemote  string
+	log         *logging.Config
+	bpf         *bpf.Config
+	collector   *collector.Config
+}
+
+func newApp() (*kingpin.Application, *flags) {
+	app := kingpin.New("podflow_exporter",
+		"Prometheus exporter of per-pod network flows, counted in the kernel by eBPF.")
+	f := &flags{web: kingpinflag.AddFlags(app, defaultListenAddress)}
+	app.Flag("web.telemetry-path", "Path under which to expose metrics.").
+		Default("/metrics").StringVar(&f.metricsPath)
+	app.Flag("cgroup.root",
+		"cgroup v2 directory at which to observe sockets; its whole subtree is seen. Default: where cgroup2 is mounted (from /proc/self/mountinfo).").
+		StringVar(&f.cgroupRoot)
+	app.Flag("host.remote",
+		"Without Kubernetes, name remote peers by their address or only by its class (loopback, private, link_local, multicast, public). One of: [address, class]").
+		Default(string(collector.RemoteByAddress)).EnumVar(&f.hostRemote, string(collector.RemoteByAddress), string(collector.RemoteByClass))
+	f.log = logging.AddFlags(app)
+	f.bpf = bpf.AddFlags(app)
+	f.collector = collector.AddFlags(app)
+	app.Version(version.Print("podflow_exporter"))
+	app.HelpFlag.Short('h')
+	return app, f
+}
+
+func run(args []string, stderr io.Writer) int {
+	app, f := newApp()
+	app.ErrorWriter(stderr)
+	if _, err := app.Parse(args); err != nil {
+		fmt.Fprintf(stderr, "podflow_exporter: %v (see --help)\n", err)
+		return 1
+	}
+	logger, err := logging.New(f.log, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "podflow_exporter: %v\n", err)
+		return 1
+	}
+	if err := serve(f, logger); err != nil {
+		level.Error(logger).Log("msg", "podflow_exporter stopped", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// validate checks everything that can be checked before touching the kernel,
+// so that bad input leaves nothing attached.
+func validate(f *flags) error {
+	if err := f.collector.Validate(); err != nil {
+		return err
+	}
+	if err := f.bpf.Validate(); err != nil {
+		return err
+	}
+	if *f.web.WebConfigFile != "" {
+		if err := web.Validate(*f.web.WebConfigFile); err != nil {
+			return fmt.Errorf("--web.config.file %s: %w", *f.web.WebConfigFile, err)
+		}
+	}
+	return nil
+}
+
+// cgroupRoot returns the --cgroup.root directory, found from the mounts
+// when not given, after checking it is cgroup v2.
+func cgroupRoot(flag string) (string, error) {
+	root := flag
+	if root == "" {
+		var err error
+		if root, err = cgroups.FindV2Mount(); err != nil {
+			return "", fmt.Errorf("%w; mount cgroup2 or point --cgroup.root at a cgroup v2 directory", err)
+		}
+	}
+	if err := cgroups.CheckV2(root); err != nil {
+		return "", fmt.Errorf("--cgroup.root: %w", err)
+	}
+	return root, nil
+}
+
+func serve(f *flags, logger log.Logger) error {
+	level.Info(logger).Log("msg", "starting podflow_exporter", "version", version.Info())
+	level.Info(logger).Log("msg", "build context", "build_context", version.BuildContext())
+	if err := validate(f); err != nil {
+		return err
+	}
+	if err := bpf.CheckCapabilities(); err != nil {
+		return err
+	}
+	root, err := cgroupRoot(f.cgroupRoot)
+	if err != nil {
+		return err
+	}
+
+	tracer, err := bpf.Load(f.bpf, bpf.Options{
+		CgroupRoot:     root,
+		Programs:       f.collector.Programs(),
+		CountTCPEvents: f.collector.IsEnabled("tcp"),
+		EphemeralPorts: bpf.ReadEphemeralPortRange(),
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := tracer.Close(); err != nil {
+			level.Error(logger).Log("msg", "detaching eBPF programs", "err", err)
+		} else {
+			level.Info(logger).Log("msg", "detached every eBPF program")
+		}
+	}()
+	logAttached(logger, tracer.Status(), root)
+
+	// Host mode: no Kubernetes identity source.
+	level.Info(logger).Log("msg", "running in host mode: local side named by cgroup, remote side by address", "host_remote", f.hostRemote)
+	resolver := collector.NewHostResolver(cgroups.NewIndex(root, time.Second), collector.RemoteNaming(f.hostRemote))
+	pf, err := collector.New(f.collector, collector.Sources{
+		Flows:    tracer,
+		TCP:      tracer,
+		Tracer:   tracer,
+		Resolver: resolver,
+		Schema:   collector.HostSchema,
+	}, logger)
+	if err != nil {
+		return err
+	}
+	level.Info(logger).Log("msg", "enabled collectors", "collectors", fmt.Sprint(f.collector.Enabled()))
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		versioncollector.NewCollector("podflow"),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		pf,
+	)
+	return listenUntilSignal(f, reg, logger)
+}
+
+func logAttached(logger log.Logger, status []bpf.ProgramStatus, root string) {
+	attached := 0
+	for _, st := range status {
+		if st.Attached {
+			attached++
+			level.Info(logger).Log("msg", "attached eBPF program", "program", st.Name, "cgroup_root", root)
+		} else {
+			level.Warn(logger).Log("msg", "eBPF program not attached; its metrics stay empty", "program", st.Name, "err", st.Err)
+		}
+	}
+	if attached == 0 && len(status) > 0 {
+		level.Error(logger).Log("msg", "no eBPF program could be attached: only self-metrics are exported")
+	}
+}
+
+// listenUntilSignal serves metrics until SIGINT or SIGTERM, then stops
+// serving and returns.
+func listenUntilSignal(f *flags, reg *prometheus.Registry, logger log.Logger) error {
+	slogger := logging.Slog(logger)
+	mux := http.NewServeMux()
+	mux.Handle(f.metricsPath, promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		ErrorLog:            slogErrorLog{logger},
+		ErrorHandling:       promhttp.ContinueOnError,
+		MaxRequestsInFlight: 4,
+		Registry:            reg,
+	}))
+	if f.metricsPath != "/" {
+		landing, err := web.NewLandingPage(web.LandingConfig{
+			Name:        "podflow_exporter",
+			Description: "Per-pod network flows, counted by eBPF",
+			Version:     version.Info(),
+			Links:       []web.LandingLinks{{Address: f.metricsPath, Text: "Metrics"}},
+		})
+		if err != nil {
+			return err
+		}
+		mux.Handle("/", landing)
+	}
+	server := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	served := make(chan error, 1)
+	go func() { served <- web.ListenAndServe(server, f.web, slogger) }()
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	level.Info(logger).Log("msg", "received signal, shutting down")
+	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := server.Shutdown(shutdown); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// slogErrorLog adapts the logger to promhttp's error log.
+type slogErrorLog struct{ logger log.Logger }
+
+func (l slogErrorLog) Println(v ...any) {
+	level.Error(l.logger).Log("msg", "serving metrics", "err", fmt.Sprint(v...))
+}
