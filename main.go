@@ -76,7 +76,7 @@ func run(args []string, stderr io.Writer) int {
 	app, f := newApp()
 	app.ErrorWriter(stderr)
 	if _, err := app.Parse(args); err != nil {
-		fmt.Fprintf(stderr, "podflow_exporter: %v (see --help)\n", err)
+		fmt.Fprintf(stderr, "podflow_exporter: %v (see --help)\n", nameBadFlag(args, err))
 		return 1
 	}
 	logger, err := logging.New(f.log, stderr)
@@ -89,6 +89,29 @@ func run(args []string, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// nameBadFlag puts the flag's name in front of a value error: kingpin
+// reports "time: invalid duration" without saying which flag. Each flag the
+// command line set is parsed again alone; the first that fails is named.
+func nameBadFlag(args []string, err error) error {
+	app, _ := newApp()
+	ctx, perr := app.ParseContext(args)
+	if perr != nil {
+		return err // a syntax error: kingpin's message names the flag
+	}
+	for _, el := range ctx.Elements {
+		flag, ok := el.Clause.(*kingpin.FlagClause)
+		if !ok || el.Value == nil {
+			continue
+		}
+		one, _ := newApp()
+		arg := "--" + flag.Model().Name + "=" + *el.Value
+		if _, ferr := one.Parse([]string{arg}); ferr != nil {
+			return fmt.Errorf("%s: %w", arg, ferr)
+		}
+	}
+	return err
 }
 
 // validate checks everything that can be checked before touching the kernel,

@@ -5,12 +5,14 @@ package bpf
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
 	"strings"
 
 	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
 )
 
 // Capability numbers from linux/capability.h.
@@ -80,15 +82,25 @@ func programCaps(t ebpf.ProgramType) []int {
 	}
 }
 
-func checkProgramCapabilities(t ebpf.ProgramType) error {
-	set, err := effectiveCaps()
-	if err != nil {
-		return fmt.Errorf("read capabilities: %w", err)
+// missingCapsHint names the capabilities a program type needs that this
+// process lacks, when the kernel refused it with EPERM: the kernel's own
+// message does not say which.
+func missingCapsHint(t ebpf.ProgramType, err error) string {
+	if !errors.Is(err, unix.EPERM) {
+		return ""
 	}
+	set, cerr := effectiveCaps()
+	if cerr != nil {
+		return ""
+	}
+	var missing []string
 	for _, c := range programCaps(t) {
 		if !hasCap(set, c) {
-			return fmt.Errorf("missing capability %s", capNames[c])
+			missing = append(missing, capNames[c])
 		}
 	}
-	return nil
+	if len(missing) == 0 {
+		return ""
+	}
+	return " (missing capability " + strings.Join(missing, ", ") + ")"
 }

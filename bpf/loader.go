@@ -173,7 +173,7 @@ func (t *Tracer) loadAndAttach(spec *ebpf.CollectionSpec, name string, cgroupRoo
 	}
 	if err != nil {
 		prog.Close()
-		return fmt.Errorf("attach: %w", err)
+		return fmt.Errorf("attach: %w%s", err, missingCapsHint(prog.Type(), err))
 	}
 	t.programs = append(t.programs, prog)
 	t.links = append(t.links, l)
@@ -186,14 +186,11 @@ func (t *Tracer) loadProgram(spec *ebpf.CollectionSpec, name string) (*ebpf.Prog
 	if !ok {
 		return nil, fmt.Errorf("no program %q in the object", name)
 	}
-	if err := checkProgramCapabilities(ps.Type); err != nil {
-		return nil, err
-	}
 	one := spec.Copy()
 	one.Programs = map[string]*ebpf.ProgramSpec{name: one.Programs[name]}
 	coll, err := ebpf.NewCollectionWithOptions(one, ebpf.CollectionOptions{MapReplacements: t.maps.Maps})
 	if err != nil {
-		return nil, fmt.Errorf("load: %w", verifierSummary(err))
+		return nil, fmt.Errorf("load: %w%s", verifierSummary(err), missingCapsHint(ps.Type, err))
 	}
 	prog := coll.DetachProgram(name)
 	coll.Close()

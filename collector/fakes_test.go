@@ -94,12 +94,19 @@ func (f *fakeSource) Stats() ([]bpf.TableStats, error) { return f.tables, f.stat
 // fakeResolver names local sides by cgroup id and remote ones by address;
 // tests change the maps between scrapes to model identity changes.
 type fakeResolver struct {
-	mu     sync.Mutex
-	local  map[uint64]Peer
-	remote map[netip.Addr]Peer
+	mu         sync.Mutex
+	local      map[uint64]Peer
+	remote     map[netip.Addr]Peer
+	generation uint64
 }
 
-func (r *fakeResolver) Resolve(k *bpf.FlowKey) (Peer, Peer) {
+func (r *fakeResolver) Generation() uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.generation
+}
+
+func (r *fakeResolver) Resolve(k bpf.FlowKey) (Peer, Peer) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	l, ok := r.local[k.CgroupID]
@@ -117,6 +124,7 @@ func (r *fakeResolver) setRemote(a netip.Addr, p Peer) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.remote[a] = p
+	r.generation++
 }
 
 // clock is a settable time source.

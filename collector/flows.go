@@ -31,71 +31,95 @@ type flowsCollector struct {
 	ttl      time.Duration
 	now      func() time.Time
 
-	mu                                     sync.Mutex
-	txBytes, txPackets, rxBytes, rxPackets *family
+	mu    sync.Mutex
+	table *table // transmit bytes, transmit packets, receive bytes, receive packets
+	// resolved remembers the series key of each kernel flow key while the
+	// resolver's generation stays the same: most flows of a scrape were in
+	// the previous one, and one lookup replaces resolving and interning.
+	resolved   map[bpf.FlowKey]resolvedFlow
+	generation uint64
+}
+
+type resolvedFlow struct {
+	key  seriesKey
+	seen int64
 }
 
 func newFlowsCollector(cfg *Config, src Sources) (Collector, error) {
 	if src.Flows == nil || src.Resolver == nil {
 		return nil, errNoSource
 	}
-	labels := src.Schema.identityLabels()
 	return &flowsCollector{
 		src:      src.Flows,
 		resolver: src.Resolver,
 		ttl:      cfg.IdleTTL,
 		now:      time.Now,
-		txBytes: newFamily("podflow_flow_transmit_bytes_total",
-			"Bytes local sockets sent, IP header included, per flow.", labels, cfg.MaxSeries),
-		txPackets: newFamily("podflow_flow_transmit_packets_total",
-			"Packets (wire segments) local sockets sent, per flow.", labels, cfg.MaxSeries),
-		rxBytes: newFamily("podflow_flow_receive_bytes_total",
-			"Bytes local sockets received, IP header included, per flow.", labels, cfg.MaxSeries),
-		rxPackets: newFamily("podflow_flow_receive_packets_total",
-			"Packets (wire segments) local sockets received, per flow.", labels, cfg.MaxSeries),
+		resolved: map[bpf.FlowKey]resolvedFlow{},
+		table: newTable(src.Schema.identityLabels(), cfg.MaxSeries,
+			columnSpec{"podflow_flow_transmit_bytes_total", "Bytes local sockets sent, IP header included, per flow."},
+			columnSpec{"podflow_flow_transmit_packets_total", "Packets (wire segments) local sockets sent, per flow."},
+			columnSpec{"podflow_flow_receive_bytes_total", "Bytes local sockets received, IP header included, per flow."},
+			columnSpec{"podflow_flow_receive_packets_total", "Packets (wire segments) local sockets received, per flow."},
+		),
 	}, nil
 }
 
-func (c *flowsCollector) families() []*family {
-	return []*family{c.txBytes, c.txPackets, c.rxBytes, c.rxPackets}
-}
-
 func (c *flowsCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, f := range c.families() {
-		ch <- f.desc
-	}
+	c.table.describe(ch)
 	describeFamilyStats(ch)
 }
 
 func (c *flowsCollector) Update(ch chan<- prometheus.Metric) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	now := c.now()
+	now := c.now().UnixNano()
+	if g := c.resolver.Generation(); g != c.generation {
+		clear(c.resolved)
+		c.generation = g
+	}
 	overflow, err := c.src.DrainFlows(func(k bpf.FlowKey, perCPU []bpf.FlowCounters) {
 		var sum bpf.FlowCounters
 		for i := range perCPU {
 			sum.Add(&perCPU[i])
 		}
-		local, remote := c.resolver.Resolve(&k)
-		sk := seriesKey{local: local, remote: remote, role: k.Role, protocol: k.Protocol, port: k.ServerPort}
-		c.txBytes.add(&sk, sum.TxBytes, now)
-		c.txPackets.add(&sk, sum.TxPackets, now)
-		c.rxBytes.add(&sk, sum.RxBytes, now)
-		c.rxPackets.add(&sk, sum.RxPackets, now)
+		sk := c.seriesKey(k, now)
+		c.table.add(&sk, &[maxColumns]uint64{sum.TxBytes, sum.TxPackets, sum.RxBytes, sum.RxPackets}, now)
 	})
 	var o bpf.FlowCounters
 	for i := range overflow {
 		o.Add(&overflow[i])
 	}
-	c.txBytes.addOverflow(o.TxBytes, now)
-	c.txPackets.addOverflow(o.TxPackets, now)
-	c.rxBytes.addOverflow(o.RxBytes, now)
-	c.rxPackets.addOverflow(o.RxPackets, now)
-
-	for _, f := range c.families() {
-		f.expire(now, c.ttl)
-		f.collect(ch)
-		f.collectStats(ch)
+	for i, v := range []uint64{o.TxBytes, o.TxPackets, o.RxBytes, o.RxPackets} {
+		c.table.columns[i].addOverflow(v, now)
 	}
+	// Forget flows before identities: a remembered key must not outlive
+	// the interned identities it names.
+	cutoff := now - int64(c.ttl)
+	for k, rf := range c.resolved {
+		if rf.seen < cutoff {
+			delete(c.resolved, k)
+		}
+	}
+	c.table.expire(now, c.ttl)
+	c.table.collect(ch)
+	c.table.collectStats(ch)
 	return err
+}
+
+// seriesKey returns the series key of kernel flow k, resolving it only when
+// it is not remembered from an earlier drain.
+func (c *flowsCollector) seriesKey(k bpf.FlowKey, now int64) seriesKey {
+	rf, ok := c.resolved[k]
+	if ok {
+		c.table.peers.touch(&rf.key, now)
+	} else {
+		local, remote := c.resolver.Resolve(k)
+		rf.key = c.table.key(local, remote, seriesKey{role: k.Role, protocol: k.Protocol, port: k.ServerPort}, now)
+		if local == unknownPeer || remote == unknownPeer {
+			return rf.key
+		}
+	}
+	rf.seen = now
+	c.resolved[k] = rf // the second lookup finds the entry in cache
+	return rf.key
 }

@@ -37,8 +37,9 @@ func ParseRemoteNaming(s string) (RemoteNaming, error) {
 	return "", fmt.Errorf("unknown remote naming %q: want %q or %q", s, RemoteByAddress, RemoteByClass)
 }
 
-// cacheLimit bounds each resolver cache; past it the cache starts over.
-const cacheLimit = 1 << 16
+// cacheLimit bounds each resolver cache (at most ~20 MB); past it the
+// cache starts over.
+const cacheLimit = 1 << 17
 
 // HostResolver names flows on a host without Kubernetes: the local side by
 // its cgroup (systemd unit or container), the remote side by address.
@@ -66,8 +67,12 @@ var HostSchema = Schema{}
 
 var unknownPeer = Peer{Workload: "unknown", Kind: "unknown"}
 
+// Generation implements Resolver: a cgroup's path and an address's name
+// never change, so host answers stay valid (unknown ones are not reused).
+func (h *HostResolver) Generation() uint64 { return 0 }
+
 // Resolve implements Resolver.
-func (h *HostResolver) Resolve(k *bpf.FlowKey) (local, remote Peer) {
+func (h *HostResolver) Resolve(k bpf.FlowKey) (local, remote Peer) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.local(k.CgroupID), h.remote(k.Remote)

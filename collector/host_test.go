@@ -62,13 +62,13 @@ func TestHostResolver(t *testing.T) {
 		{RemoteByAddress, Peer{Workload: "nginx.service", Kind: "systemd"}, Peer{Workload: "93.184.216.34", Kind: "public"}},
 		{RemoteByClass, Peer{Workload: "nginx.service", Kind: "systemd"}, Peer{Workload: "public", Kind: "public"}},
 	} {
-		l, r := NewHostResolver(cg, tc.naming).Resolve(&k)
+		l, r := NewHostResolver(cg, tc.naming).Resolve(k)
 		if l != tc.local || r != tc.peer {
 			t.Errorf("%s: Resolve = %+v, %+v; want %+v, %+v", tc.naming, l, r, tc.local, tc.peer)
 		}
 	}
 	// A cgroup gone before it was seen, and a packet without addresses.
-	l, r := NewHostResolver(cg, RemoteByAddress).Resolve(&bpf.FlowKey{CgroupID: 99})
+	l, r := NewHostResolver(cg, RemoteByAddress).Resolve(bpf.FlowKey{CgroupID: 99})
 	if l != unknownPeer || r != unknownPeer {
 		t.Errorf("unknown cgroup and address resolved to %+v, %+v", l, r)
 	}

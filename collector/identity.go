@@ -22,9 +22,14 @@ type Peer struct {
 
 // Resolver names both sides of a flow with the identity valid now, so that
 // increments of a reused address or cgroup go to its current owner.
-// Implementations must be safe for concurrent use.
+// Implementations must be safe for concurrent use. The key is passed by
+// value: through an interface a pointer would cost an allocation per flow.
 type Resolver interface {
-	Resolve(k *bpf.FlowKey) (local, remote Peer)
+	Resolve(k bpf.FlowKey) (local, remote Peer)
+	// Generation changes whenever an answer Resolve gave may have
+	// changed; callers may reuse answers while it stays the same.
+	// Answers naming an "unknown" side must not be reused.
+	Generation() uint64
 }
 
 // Schema says which Peer fields become labels. It is fixed at start so every
@@ -35,10 +40,11 @@ type Schema struct {
 	Service   bool // remote_service
 }
 
-// seriesKey identifies a series within a family: both identities, the
-// connection facts that are labels, and variant (e.g. a failure reason).
+// seriesKey identifies a row of a table: both identities (interned, see
+// peers), the connection facts that are labels, and variant (e.g. a failure
+// reason). It is small and pointer-free, so hashing it is cheap.
 type seriesKey struct {
-	local, remote Peer
+	local, remote uint32
 	role          bpf.Role
 	protocol      uint8
 	port          uint16
@@ -49,43 +55,100 @@ type seriesKey struct {
 // fit: the series budget, or a full kernel table.
 const overflowValue = "__overflow__"
 
-// label is one label of the identity schema and how to read it from a key.
+// label is one label of a table's schema and how to read it from a key.
 type label struct {
 	name  string
-	value func(*seriesKey) string
+	value func(k *seriesKey, p *peers) string
 }
 
 // identityLabels lists the labels every flow family carries, in schema order.
 func (s Schema) identityLabels() []label {
+	local := func(get func(*Peer) string) func(*seriesKey, *peers) string {
+		return func(k *seriesKey, p *peers) string { return get(p.get(k.local)) }
+	}
+	remote := func(get func(*Peer) string) func(*seriesKey, *peers) string {
+		return func(k *seriesKey, p *peers) string { return get(p.get(k.remote)) }
+	}
+	namespace := func(p *Peer) string { return p.Namespace }
+	workload := func(p *Peer) string { return p.Workload }
+	kind := func(p *Peer) string { return p.Kind }
+	pod := func(p *Peer) string { return p.Pod }
+	service := func(p *Peer) string { return p.Service }
+
 	var ls []label
 	if s.Namespace {
-		ls = append(ls, label{"local_namespace", func(k *seriesKey) string { return k.local.Namespace }})
+		ls = append(ls, label{"local_namespace", local(namespace)})
 	}
-	ls = append(ls,
-		label{"local_workload", func(k *seriesKey) string { return k.local.Workload }},
-		label{"local_kind", func(k *seriesKey) string { return k.local.Kind }},
-	)
+	ls = append(ls, label{"local_workload", local(workload)}, label{"local_kind", local(kind)})
 	if s.Pod {
-		ls = append(ls, label{"local_pod", func(k *seriesKey) string { return k.local.Pod }})
+		ls = append(ls, label{"local_pod", local(pod)})
 	}
 	if s.Namespace {
-		ls = append(ls, label{"remote_namespace", func(k *seriesKey) string { return k.remote.Namespace }})
+		ls = append(ls, label{"remote_namespace", remote(namespace)})
 	}
-	ls = append(ls,
-		label{"remote_workload", func(k *seriesKey) string { return k.remote.Workload }},
-		label{"remote_kind", func(k *seriesKey) string { return k.remote.Kind }},
-	)
+	ls = append(ls, label{"remote_workload", remote(workload)}, label{"remote_kind", remote(kind)})
 	if s.Pod {
-		ls = append(ls, label{"remote_pod", func(k *seriesKey) string { return k.remote.Pod }})
+		ls = append(ls, label{"remote_pod", remote(pod)})
 	}
 	if s.Service {
-		ls = append(ls, label{"remote_service", func(k *seriesKey) string { return k.remote.Service }})
+		ls = append(ls, label{"remote_service", remote(service)})
 	}
 	return append(ls,
-		label{"role", func(k *seriesKey) string { return k.role.String() }},
-		label{"protocol", func(k *seriesKey) string { return protocolName(k.protocol) }},
-		label{"port", func(k *seriesKey) string { return portLabel(k.protocol, k.port) }},
+		label{"role", func(k *seriesKey, _ *peers) string { return k.role.String() }},
+		label{"protocol", func(k *seriesKey, _ *peers) string { return protocolName(k.protocol) }},
+		label{"port", func(k *seriesKey, _ *peers) string { return portLabel(k.protocol, k.port) }},
 	)
+}
+
+// peers interns identities: a series key holds a small id instead of five
+// strings. An identity unused for the idle TTL is forgotten and its id reused.
+type peers struct {
+	ids  map[Peer]uint32
+	list []Peer
+	used []int64 // unix nanoseconds of the last use, per id
+	free []uint32
+}
+
+func newPeers() peers {
+	return peers{ids: map[Peer]uint32{}}
+}
+
+// id returns the id of p, marking it used at now.
+func (ps *peers) id(p Peer, now int64) uint32 {
+	id, ok := ps.ids[p]
+	if !ok {
+		if n := len(ps.free); n > 0 {
+			id = ps.free[n-1]
+			ps.free = ps.free[:n-1]
+			ps.list[id] = p
+		} else {
+			id = uint32(len(ps.list))
+			ps.list = append(ps.list, p)
+			ps.used = append(ps.used, 0)
+		}
+		ps.ids[p] = id
+	}
+	ps.used[id] = now
+	return id
+}
+
+func (ps *peers) get(id uint32) *Peer { return &ps.list[id] }
+
+// touch marks the identities of k used at now, as id would.
+func (ps *peers) touch(k *seriesKey, now int64) {
+	ps.used[k.local] = now
+	ps.used[k.remote] = now
+}
+
+// expire forgets identities unused since cutoff.
+func (ps *peers) expire(cutoff int64) {
+	for p, id := range ps.ids {
+		if ps.used[id] < cutoff {
+			delete(ps.ids, p)
+			ps.list[id] = Peer{}
+			ps.free = append(ps.free, id)
+		}
+	}
 }
 
 // protocolName names the IANA protocol numbers that matter; the rest are "other"

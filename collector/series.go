@@ -12,118 +12,219 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// family accumulates one counter family of flow series. Kernel tables yield
-// increments (they are drained on read); family adds each to the series its
-// key resolves to now, so its counters only grow.
-//
-// At most max series are kept. Increments of further label sets go to one
-// series whose label values are all __overflow__, so the sum over the family
-// stays the truth. Series without increments for the idle TTL are dropped,
-// which frees their place in the budget.
-type family struct {
-	name   string
-	desc   *prometheus.Desc
-	labels []label // identity labels, then the family's own (e.g. reason)
-	// order lists indexes of labels sorted by name: the order client_golang
-	// expects label pairs in.
-	order []int
-	max   int
+// maxColumns is the most families one table holds.
+const maxColumns = 4
 
-	series   map[seriesKey]*series
-	overflow *series
+// column is one counter family of a table, with its own series budget.
+type column struct {
+	name string
+	desc *prometheus.Desc
+	max  int
+
+	admitted int // series of this family now
+	// overflow counts what did not fit: the budget, or a full kernel
+	// table. overflowLast is when it last grew (zero: no overflow series).
+	overflow     uint64
+	overflowLast int64
 	// dropped counts increments folded into overflow for lack of budget,
-	// expired the series dropped after the idle TTL.
+	// expired the series removed after the idle TTL.
 	dropped, expired uint64
 }
 
-type series struct {
-	labels []*dto.LabelPair // built once, shared read-only by every scrape
-	value  uint64
-	last   time.Time
+// table accumulates the series of families that share one label schema,
+// one row per label set. Kernel tables yield increments (they are drained
+// on read); table adds each to the row its key resolves to now, so counters
+// only grow.
+//
+// Each family (column) admits at most max series; a row exists once some
+// family admitted it. Increments a family cannot admit go to its
+// __overflow__ series, so the sum over a family stays the truth. Rows
+// without increments for the idle TTL are removed, freeing their places.
+type table struct {
+	labels  []label // identity labels, then the table's own (e.g. reason)
+	order   []int   // indexes of labels sorted by name, as client_golang wants pairs
+	columns []*column
+	// overflowLabels are the label pairs of every __overflow__ series.
+	overflowLabels []*dto.LabelPair
+
+	index map[seriesKey]int32
+	rows  []row
+	peers peers
 }
 
-func newFamily(name, help string, labels []label, max int) *family {
+type row struct {
+	key      seriesKey
+	labels   []*dto.LabelPair // built once, shared read-only by every scrape
+	values   [maxColumns]uint64
+	admitted uint8 // bit c: family c has a series for this row
+	last     int64 // unix nanoseconds of the last increment
+}
+
+// columnSpec names a family of a table.
+type columnSpec struct{ name, help string }
+
+func newTable(labels []label, max int, cols ...columnSpec) *table {
 	names := make([]string, len(labels))
 	for i, l := range labels {
 		names[i] = l.name
 	}
-	order := make([]int, len(labels))
-	for i := range order {
-		order[i] = i
+	t := &table{labels: labels, index: map[seriesKey]int32{}, peers: newPeers()}
+	t.order = make([]int, len(labels))
+	for i := range t.order {
+		t.order[i] = i
 	}
-	sort.Slice(order, func(a, b int) bool { return labels[order[a]].name < labels[order[b]].name })
-	return &family{
-		name:   name,
-		desc:   prometheus.NewDesc(name, help, names, nil),
-		labels: labels,
-		order:  order,
-		max:    max,
-		series: map[seriesKey]*series{},
+	sort.Slice(t.order, func(a, b int) bool { return labels[t.order[a]].name < labels[t.order[b]].name })
+	for _, c := range cols {
+		t.columns = append(t.columns, &column{name: c.name, desc: prometheus.NewDesc(c.name, c.help, names, nil), max: max})
 	}
+	t.overflowLabels = t.labelPairs(func(*label) string { return overflowValue })
+	return t
 }
 
-// add counts v for the series of k.
-func (f *family) add(k *seriesKey, v uint64, now time.Time) {
-	if v == 0 {
-		return
-	}
-	s, ok := f.series[*k]
-	if !ok {
-		if len(f.series) >= f.max {
-			f.dropped++
-			f.addOverflow(v, now)
-			return
+// key builds the series key of an identity pair and connection facts,
+// interning the identities.
+func (t *table) key(local, remote Peer, facts seriesKey, now int64) seriesKey {
+	facts.local = t.peers.id(local, now)
+	facts.remote = t.peers.id(remote, now)
+	return facts
+}
+
+// add counts vals[c] for family c of the row of k.
+func (t *table) add(k *seriesKey, vals *[maxColumns]uint64, now int64) {
+	if i, ok := t.index[*k]; ok {
+		r := &t.rows[i]
+		for c, col := range t.columns {
+			v := vals[c]
+			switch {
+			case v == 0:
+			case r.admitted&(1<<c) != 0:
+				r.values[c] += v
+				r.last = now
+			case col.admitted < col.max:
+				col.admitted++
+				r.admitted |= 1 << c
+				r.values[c] = v
+				r.last = now
+			default:
+				col.drop(v, now)
+			}
 		}
-		s = &series{labels: f.labelPairs(func(l *label) string { return l.value(k) })}
-		f.series[*k] = s
+		return
 	}
-	s.value += v
-	s.last = now
+	var admitted uint8
+	for c, col := range t.columns {
+		if vals[c] != 0 && col.admitted < col.max {
+			admitted |= 1 << c
+		}
+	}
+	for c, col := range t.columns {
+		if vals[c] != 0 && admitted&(1<<c) == 0 {
+			col.drop(vals[c], now)
+		}
+	}
+	if admitted == 0 {
+		return
+	}
+	r := row{key: *k, admitted: admitted, last: now}
+	for c, col := range t.columns {
+		if admitted&(1<<c) != 0 {
+			col.admitted++
+			r.values[c] = vals[c]
+		}
+	}
+	key := *k // a copy, so that only this rare path pays for the closure's escape
+	r.labels = t.labelPairs(func(l *label) string { return l.value(&key, &t.peers) })
+	t.index[*k] = int32(len(t.rows))
+	t.rows = append(t.rows, r)
 }
 
-// addOverflow counts v for the __overflow__ series.
-func (f *family) addOverflow(v uint64, now time.Time) {
+// drop folds an increment into the family's __overflow__ series for lack of budget.
+func (c *column) drop(v uint64, now int64) {
+	c.dropped++
+	c.addOverflow(v, now)
+}
+
+// addOverflow counts v in the __overflow__ series.
+func (c *column) addOverflow(v uint64, now int64) {
 	if v == 0 {
 		return
 	}
-	if f.overflow == nil {
-		f.overflow = &series{labels: f.labelPairs(func(*label) string { return overflowValue })}
-	}
-	f.overflow.value += v
-	f.overflow.last = now
+	c.overflow += v
+	c.overflowLast = now
 }
 
-func (f *family) labelPairs(value func(*label) string) []*dto.LabelPair {
-	pairs := make([]*dto.LabelPair, len(f.order))
-	for i, idx := range f.order {
-		l := &f.labels[idx]
+func (t *table) labelPairs(value func(*label) string) []*dto.LabelPair {
+	pairs := make([]*dto.LabelPair, len(t.order))
+	for i, idx := range t.order {
+		l := &t.labels[idx]
 		pairs[i] = &dto.LabelPair{Name: proto.String(l.name), Value: proto.String(value(l))}
 	}
 	return pairs
 }
 
-// expire drops series without increments since before now-ttl.
-func (f *family) expire(now time.Time, ttl time.Duration) {
-	cutoff := now.Add(-ttl)
-	for k, s := range f.series {
-		if s.last.Before(cutoff) {
-			delete(f.series, k)
-			f.expired++
+// expire removes rows, overflow series and identities without increments
+// since now-ttl.
+func (t *table) expire(now int64, ttl time.Duration) {
+	cutoff := now - int64(ttl)
+	for i := 0; i < len(t.rows); {
+		r := &t.rows[i]
+		if r.last >= cutoff {
+			i++
+			continue
+		}
+		for c, col := range t.columns {
+			if r.admitted&(1<<c) != 0 {
+				col.admitted--
+				col.expired++
+			}
+		}
+		delete(t.index, r.key)
+		last := len(t.rows) - 1
+		if i != last {
+			t.rows[i] = t.rows[last]
+			t.index[t.rows[i].key] = int32(i)
+		}
+		t.rows[last] = row{}
+		t.rows = t.rows[:last]
+	}
+	for _, col := range t.columns {
+		if col.overflowLast != 0 && col.overflowLast < cutoff {
+			col.overflow, col.overflowLast = 0, 0
+			col.expired++
 		}
 	}
-	if f.overflow != nil && f.overflow.last.Before(cutoff) {
-		f.overflow = nil
-		f.expired++
-	}
+	// Rows are gone first: an identity unused since the cutoff is in no
+	// row left (each use of a row uses its identities).
+	t.peers.expire(cutoff)
 }
 
-// collect sends every series of f.
-func (f *family) collect(ch chan<- prometheus.Metric) {
-	for _, s := range f.series {
-		ch <- &counter{desc: f.desc, labels: s.labels, value: float64(s.value)}
+// collect sends every series of every family. The metrics of one scrape
+// share one allocation.
+func (t *table) collect(ch chan<- prometheus.Metric) {
+	n := 0
+	for _, col := range t.columns {
+		n += col.admitted
+		if col.overflowLast != 0 {
+			n++
+		}
 	}
-	if f.overflow != nil {
-		ch <- &counter{desc: f.desc, labels: f.overflow.labels, value: float64(f.overflow.value)}
+	slab := make([]counter, 0, n)
+	send := func(desc *prometheus.Desc, labels []*dto.LabelPair, v uint64) {
+		slab = append(slab, counter{desc: desc, labels: labels, value: float64(v)})
+		ch <- &slab[len(slab)-1]
+	}
+	for i := range t.rows {
+		r := &t.rows[i]
+		for c, col := range t.columns {
+			if r.admitted&(1<<c) != 0 {
+				send(col.desc, r.labels, r.values[c])
+			}
+		}
+	}
+	for _, col := range t.columns {
+		if col.overflowLast != 0 {
+			send(col.desc, t.overflowLabels, col.overflow)
+		}
 	}
 }
 
@@ -142,6 +243,13 @@ func (c *counter) Write(m *dto.Metric) error {
 	m.Label = c.labels
 	m.Counter = &dto.Counter{Value: &c.value}
 	return nil
+}
+
+// describe sends the descriptors of every family of t.
+func (t *table) describe(ch chan<- *prometheus.Desc) {
+	for _, col := range t.columns {
+		ch <- col.desc
+	}
 }
 
 var (
@@ -166,10 +274,12 @@ func describeFamilyStats(ch chan<- *prometheus.Desc) {
 	ch <- seriesExpiredDesc
 }
 
-// collectStats sends f's self-metrics.
-func (f *family) collectStats(ch chan<- prometheus.Metric) {
-	ch <- prometheus.MustNewConstMetric(seriesDesc, prometheus.GaugeValue, float64(len(f.series)), f.name)
-	ch <- prometheus.MustNewConstMetric(seriesLimitDesc, prometheus.GaugeValue, float64(f.max), f.name)
-	ch <- prometheus.MustNewConstMetric(seriesDroppedDesc, prometheus.CounterValue, float64(f.dropped), f.name)
-	ch <- prometheus.MustNewConstMetric(seriesExpiredDesc, prometheus.CounterValue, float64(f.expired), f.name)
+// collectStats sends the self-metrics of every family of t.
+func (t *table) collectStats(ch chan<- prometheus.Metric) {
+	for _, c := range t.columns {
+		ch <- prometheus.MustNewConstMetric(seriesDesc, prometheus.GaugeValue, float64(c.admitted), c.name)
+		ch <- prometheus.MustNewConstMetric(seriesLimitDesc, prometheus.GaugeValue, float64(c.max), c.name)
+		ch <- prometheus.MustNewConstMetric(seriesDroppedDesc, prometheus.CounterValue, float64(c.dropped), c.name)
+		ch <- prometheus.MustNewConstMetric(seriesExpiredDesc, prometheus.CounterValue, float64(c.expired), c.name)
+	}
 }

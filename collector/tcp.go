@@ -38,40 +38,46 @@ type tcpCollector struct {
 	ttl      time.Duration
 	now      func() time.Time
 
-	mu                                      sync.Mutex
-	attempts, established, failed, accepted *family
+	mu sync.Mutex
+	// handshakes holds connect attempts and successes (client flows) and
+	// accepts (server flows); failures one row per flow and reason.
+	handshakes, failures *table
 }
+
+// Columns of tcpCollector.handshakes.
+const (
+	colAttempts = iota
+	colEstablished
+	colAccepted
+)
 
 func newTCPCollector(cfg *Config, src Sources) (Collector, error) {
 	if src.TCP == nil || src.Resolver == nil {
 		return nil, errNoSource
 	}
 	labels := src.Schema.identityLabels()
-	reason := label{"reason", func(k *seriesKey) string { return failureReasons[bpf.TCPEvent(k.variant)] }}
+	reason := label{"reason", func(k *seriesKey, _ *peers) string { return failureReasons[bpf.TCPEvent(k.variant)] }}
 	return &tcpCollector{
 		src:      src.TCP,
 		resolver: src.Resolver,
 		ttl:      cfg.IdleTTL,
 		now:      time.Now,
-		attempts: newFamily("podflow_tcp_connect_attempts_total",
-			"TCP connects local sockets started (SYN sent).", labels, cfg.MaxSeries),
-		established: newFamily("podflow_tcp_connect_established_total",
-			"TCP connects of local sockets that completed the handshake.", labels, cfg.MaxSeries),
-		failed: newFamily("podflow_tcp_connect_failures_total",
-			"TCP connects of local sockets that failed, by reason: refused (RST), timeout (no answer), unreachable (ICMP), reset, aborted (closed by the application first), other.",
-			append(labels, reason), cfg.MaxSeries),
-		accepted: newFamily("podflow_tcp_accepted_connections_total",
-			"TCP connections local listeners completed the handshake for.", labels, cfg.MaxSeries),
+		handshakes: newTable(labels, cfg.MaxSeries,
+			columnSpec{"podflow_tcp_connect_attempts_total", "TCP connects local sockets started (SYN sent)."},
+			columnSpec{"podflow_tcp_connect_established_total", "TCP connects of local sockets that completed the handshake."},
+			columnSpec{"podflow_tcp_accepted_connections_total", "TCP connections local listeners completed the handshake for."},
+		),
+		failures: newTable(append(labels, reason), cfg.MaxSeries,
+			columnSpec{"podflow_tcp_connect_failures_total", "TCP connects of local sockets that failed, by reason: refused (RST), timeout (no answer), unreachable (ICMP), reset, aborted (closed by the application first), other."},
+		),
 	}, nil
 }
 
-func (c *tcpCollector) families() []*family {
-	return []*family{c.attempts, c.established, c.failed, c.accepted}
-}
+func (c *tcpCollector) tables() []*table { return []*table{c.handshakes, c.failures} }
 
 func (c *tcpCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, f := range c.families() {
-		ch <- f.desc
+	for _, t := range c.tables() {
+		t.describe(ch)
 	}
 	describeFamilyStats(ch)
 }
@@ -79,42 +85,45 @@ func (c *tcpCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *tcpCollector) Update(ch chan<- prometheus.Metric) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	now := c.now()
+	now := c.now().UnixNano()
 	overflow, err := c.src.DrainTCP(func(k bpf.FlowKey, perCPU []bpf.TCPCounters) {
 		var sum bpf.TCPCounters
 		for i := range perCPU {
 			sum.Add(&perCPU[i])
 		}
-		local, remote := c.resolver.Resolve(&k)
-		sk := seriesKey{local: local, remote: remote, role: k.Role, protocol: k.Protocol, port: k.ServerPort}
-		c.count(&sk, &sum, now)
+		local, remote := c.resolver.Resolve(k)
+		facts := seriesKey{role: k.Role, protocol: k.Protocol, port: k.ServerPort}
+		c.count(c.handshakes.key(local, remote, facts, now), c.failures.key(local, remote, facts, now), &sum, now)
 	})
 	var o bpf.TCPCounters
 	for i := range overflow {
 		o.Add(&overflow[i])
 	}
-	c.attempts.addOverflow(o.Events[bpf.TCPConnectAttempt], now)
-	c.established.addOverflow(o.Events[bpf.TCPConnectEstablished], now)
-	c.accepted.addOverflow(o.Events[bpf.TCPAccepted], now)
+	c.handshakes.columns[colAttempts].addOverflow(o.Events[bpf.TCPConnectAttempt], now)
+	c.handshakes.columns[colEstablished].addOverflow(o.Events[bpf.TCPConnectEstablished], now)
+	c.handshakes.columns[colAccepted].addOverflow(o.Events[bpf.TCPAccepted], now)
 	for ev := range failureReasons {
-		c.failed.addOverflow(o.Events[ev], now)
+		c.failures.columns[0].addOverflow(o.Events[ev], now)
 	}
-
-	for _, f := range c.families() {
-		f.expire(now, c.ttl)
-		f.collect(ch)
-		f.collectStats(ch)
+	for _, t := range c.tables() {
+		t.expire(now, c.ttl)
+		t.collect(ch)
+		t.collectStats(ch)
 	}
 	return err
 }
 
-func (c *tcpCollector) count(sk *seriesKey, sum *bpf.TCPCounters, now time.Time) {
-	c.attempts.add(sk, sum.Events[bpf.TCPConnectAttempt], now)
-	c.established.add(sk, sum.Events[bpf.TCPConnectEstablished], now)
-	c.accepted.add(sk, sum.Events[bpf.TCPAccepted], now)
+func (c *tcpCollector) count(handshake, failure seriesKey, sum *bpf.TCPCounters, now int64) {
+	c.handshakes.add(&handshake, &[maxColumns]uint64{
+		colAttempts:    sum.Events[bpf.TCPConnectAttempt],
+		colEstablished: sum.Events[bpf.TCPConnectEstablished],
+		colAccepted:    sum.Events[bpf.TCPAccepted],
+	}, now)
 	for ev := range failureReasons {
-		withReason := *sk
-		withReason.variant = uint8(ev)
-		c.failed.add(&withReason, sum.Events[ev], now)
+		if n := sum.Events[ev]; n > 0 {
+			withReason := failure
+			withReason.variant = uint8(ev)
+			c.failures.add(&withReason, &[maxColumns]uint64{n}, now)
+		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"strconv"
@@ -33,6 +34,7 @@ var helpers = map[string]func(args []string) (string, error){
 	"tcp-send":    tcpSend,
 	"tcp-connect": tcpConnect,
 	"tcp-abort":   tcpAbort,
+	"udp-spray":   udpSpray,
 }
 
 // MaybeRunHelper runs the helper this process was started as, if any, and
@@ -338,6 +340,34 @@ func tcpAbort(args []string) (string, error) {
 		}
 		time.Sleep(50 * time.Millisecond)
 		syscall.Close(fd)
+	}
+	return strconv.Itoa(count), nil
+}
+
+// udpSpray FIRST COUNT PORT: one empty datagram to each of COUNT addresses
+// counting up from FIRST, from one unconnected socket: COUNT distinct flows.
+func udpSpray(args []string) (string, error) {
+	if len(args) != 3 {
+		return "", errors.New("usage: udp-spray FIRST COUNT PORT")
+	}
+	first, err := netip.ParseAddr(args[0])
+	if err != nil {
+		return "", err
+	}
+	count, _ := strconv.Atoi(args[1])
+	port, _ := strconv.Atoi(args[2])
+	c, err := net.ListenUDP("udp", nil)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	ready()
+	addr := first
+	for range count {
+		if _, err := c.WriteToUDPAddrPort(nil, netip.AddrPortFrom(addr, uint16(port))); err != nil {
+			return "", fmt.Errorf("send to %s: %w", addr, err)
+		}
+		addr = addr.Next()
 	}
 	return strconv.Itoa(count), nil
 }

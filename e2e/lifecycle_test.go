@@ -1,0 +1,281 @@
+// Copyright 2026 The podflow_exporter Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// bpfObjects are the ids of eBPF programs, maps and links.
+type bpfObjects struct{ progs, maps, links map[int]bool }
+
+// heldBy lists the eBPF objects process pid holds file descriptors of
+// (bpftool here cannot name owning processes; /proc/pid/fdinfo can).
+func heldBy(t *testing.T, pid int) bpfObjects {
+	t.Helper()
+	o := bpfObjects{map[int]bool{}, map[int]bool{}, map[int]bool{}}
+	fds, err := os.ReadDir(filepath.Join("/proc", strconv.Itoa(pid), "fd"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fd := range fds {
+		f, err := os.Open(filepath.Join("/proc", strconv.Itoa(pid), "fdinfo", fd.Name()))
+		if err != nil {
+			continue
+		}
+		s := bufio.NewScanner(f)
+		for s.Scan() {
+			k, v, ok := strings.Cut(s.Text(), ":")
+			if !ok {
+				continue
+			}
+			id, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil {
+				continue
+			}
+			switch k {
+			case "link_id":
+				o.links[id] = true
+			case "prog_id":
+				// A link's fdinfo names its program too; count
+				// programs only from program fds.
+				if !strings.HasPrefix(fdTarget(pid, fd.Name()), "anon_inode:bpf_link") {
+					o.progs[id] = true
+				}
+			case "map_id":
+				o.maps[id] = true
+			}
+		}
+		f.Close()
+	}
+	return o
+}
+
+func fdTarget(pid int, fd string) string {
+	s, _ := os.Readlink(filepath.Join("/proc", strconv.Itoa(pid), "fd", fd))
+	return s
+}
+
+// bpftoolList returns what bpftool lists of kind (prog, map, link).
+func bpftoolList(t *testing.T, kind string) []map[string]any {
+	t.Helper()
+	out, err := exec.Command("bpftool", kind, "show", "--json").Output()
+	if err != nil {
+		t.Fatalf("bpftool %s show: %v (make test installs bpftool)", kind, err)
+	}
+	var list []map[string]any
+	if err := json.Unmarshal(out, &list); err != nil {
+		t.Fatalf("bpftool %s show: %v", kind, err)
+	}
+	return list
+}
+
+func ids(list []map[string]any) map[int]bool {
+	m := map[int]bool{}
+	for _, o := range list {
+		m[int(o["id"].(float64))] = true
+	}
+	return m
+}
+
+// TestSIGTERMLeavesNothingAttached runs the exporter as a user would (cgroup
+// root found from the mounts), checks with bpftool that its programs are
+// attached by links, sends SIGTERM, and expects exit 0 with none of its
+// programs, links or maps left in the kernel.
+func TestSIGTERMLeavesNothingAttached(t *testing.T) {
+	before := map[string]map[int]bool{"prog": ids(bpftoolList(t, "prog")), "link": ids(bpftoolList(t, "link")), "map": ids(bpftoolList(t, "map"))}
+	exp := startExporter(t)
+	held := heldBy(t, exp.cmd.Process.Pid)
+
+	// While it runs: bpftool shows its three programs, each behind a link.
+	names := map[string]int{}
+	for _, p := range bpftoolList(t, "prog") {
+		if id := int(p["id"].(float64)); held.progs[id] {
+			names[p["name"].(string)] = id
+			if before["prog"][id] {
+				t.Errorf("program %d existed before the exporter started", id)
+			}
+		}
+	}
+	for _, want := range []string{"flows_ingress", "flows_egress", "tcp_state"} {
+		if _, ok := names[want]; !ok {
+			t.Errorf("bpftool shows no program %s held by the exporter (it holds %v)", want, names)
+		}
+	}
+	linked := 0
+	for _, l := range bpftoolList(t, "link") {
+		if held.links[int(l["id"].(float64))] && held.progs[int(l["prog_id"].(float64))] {
+			linked++
+		}
+	}
+	if linked != 3 {
+		t.Errorf("%d of the exporter's programs are attached by its links, want 3", linked)
+	}
+
+	if code := exp.stop(); code != 0 {
+		t.Fatalf("exit code after SIGTERM = %d, want 0\n%s", code, exp.log)
+	}
+	if !strings.Contains(exp.log.String(), "detached every eBPF program") {
+		t.Errorf("no detach message in the log:\n%s", exp.log)
+	}
+	// The kernel frees objects when their last reference goes, which can
+	// lag the process's exit by a moment.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		left := map[string][]int{}
+		for kind, mine := range map[string]map[int]bool{"prog": held.progs, "link": held.links, "map": held.maps} {
+			for id := range ids(bpftoolList(t, kind)) {
+				if mine[id] {
+					left[kind] = append(left[kind], id)
+				}
+			}
+		}
+		if len(left) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after exit, bpftool still lists the exporter's %v", left)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// run runs the binary to completion (it must exit by itself) and returns
+// its exit code and output.
+func run(t *testing.T, cmd *exec.Cmd) (int, string) {
+	t.Helper()
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		if ee, ok := err.(*exec.ExitError); ok {
+			return ee.ExitCode(), string(out)
+		}
+		t.Fatalf("%s: %v", cmd, err)
+	}
+	return 0, string(out)
+}
+
+// TestBadInput expects each bad flag, file or environment to end the
+// exporter with exit code 1, one error naming what is wrong, no panic, and
+// nothing attached.
+func TestBadInput(t *testing.T) {
+	garbled := filepath.Join(t.TempDir(), "web.yml")
+	if err := os.WriteFile(garbled, []byte("tls_server_config: [unclosed\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		cmd  func(ctx context.Context, args ...string) *exec.Cmd
+		args []string
+		want string
+	}{
+		{name: "unknown flag", args: []string{"--no-such-flag"}, want: "unknown long flag '--no-such-flag'"},
+		{name: "series budget zero", args: []string{"--collector.flows.max-series=0"}, want: "--collector.flows.max-series must be at least 1"},
+		{name: "idle TTL not a duration", args: []string{"--collector.flows.idle-ttl=soon"}, want: "collector.flows.idle-ttl"},
+		{name: "empty flow table", args: []string{"--bpf.flow-table-entries=0"}, want: "--bpf.flow-table-entries must be at least 1"},
+		{name: "unknown log level", args: []string{"--log.level=verbose"}, want: "log.level"},
+		{name: "unknown host naming", args: []string{"--host.remote=dns"}, want: "host.remote"},
+		{name: "missing web config", args: []string{"--web.config.file=/nonexistent/web.yml"}, want: "--web.config.file /nonexistent/web.yml"},
+		{name: "garbled web config", args: []string{"--web.config.file=" + garbled}, want: "--web.config.file " + garbled},
+		{name: "cgroup root not cgroup2", args: []string{"--cgroup.root=/tmp"}, want: "--cgroup.root: /tmp is not a cgroup v2 filesystem"},
+		{
+			name: "no cgroup v2 mounted",
+			cmd: func(ctx context.Context, args ...string) *exec.Cmd {
+				// A private mount namespace without the cgroup2 mount.
+				script := `for m in $(awk '$3 == "cgroup2" {print $2}' /proc/self/mounts); do umount "$m"; done; exec "$0" "$@"`
+				return exec.CommandContext(ctx, "unshare", append([]string{"--mount", "--propagation", "private", "sh", "-c", script, binary}, args...)...)
+			},
+			want: "no cgroup v2 filesystem is mounted",
+		},
+		{
+			name: "not root",
+			cmd: func(ctx context.Context, args ...string) *exec.Cmd {
+				c := exec.CommandContext(ctx, binary, args...)
+				c.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+				return c
+			},
+			want: "missing capability CAP_BPF",
+		},
+		{
+			name: "root without CAP_BPF",
+			cmd: func(ctx context.Context, args ...string) *exec.Cmd {
+				return exec.CommandContext(ctx, "setpriv", append([]string{"--bounding-set=-bpf,-sys_admin", "--inh-caps=-all", binary}, args...)...)
+			},
+			want: "missing capability CAP_BPF",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			args := append([]string{"--web.listen-address=127.0.0.1:0"}, tc.args...)
+			cmd := exec.CommandContext(ctx, binary, args...)
+			if tc.cmd != nil {
+				cmd = tc.cmd(ctx, args...)
+			}
+			code, out := run(t, cmd)
+			if code != 1 {
+				t.Errorf("exit code %d, want 1\n%s", code, out)
+			}
+			if !strings.Contains(out, tc.want) {
+				t.Errorf("output lacks %q:\n%s", tc.want, out)
+			}
+			for _, bad := range []string{"panic", "goroutine ", "attached eBPF program"} {
+				if strings.Contains(out, bad) {
+					t.Errorf("output contains %q:\n%s", bad, out)
+				}
+			}
+		})
+	}
+}
+
+// TestLeastPrivilege runs the exporter as root limited to the capabilities
+// the README documents: CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN attach
+// everything; without CAP_NET_ADMIN the cgroup programs are refused (the log
+// gives the kernel's reason and the missing capability) while the rest keeps
+// working.
+func TestLeastPrivilege(t *testing.T) {
+	for _, tc := range []struct {
+		caps     string
+		attached map[string]float64
+		logs     string
+	}{
+		{"+bpf,+perfmon,+net_admin", map[string]float64{"flows_ingress": 1, "flows_egress": 1, "tcp_state": 1}, ""},
+		{"+bpf,+perfmon", map[string]float64{"flows_ingress": 0, "flows_egress": 0, "tcp_state": 1},
+			"operation not permitted (missing capability CAP_NET_ADMIN)"},
+	} {
+		t.Run(tc.caps, func(t *testing.T) {
+			addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+			e := &exporter{t: t, url: "http://" + addr, log: &syncBuffer{}, exited: make(chan struct{})}
+			e.cmd = exec.Command("setpriv", "--bounding-set=-all,"+tc.caps, "--inh-caps=-all", binary, "--web.listen-address="+addr)
+			e.cmd.Stdout, e.cmd.Stderr = e.log, e.log
+			if err := e.cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			go func() { e.err = e.cmd.Wait(); close(e.exited) }()
+			t.Cleanup(func() { _ = e.cmd.Process.Kill(); <-e.exited })
+			waitServing(t, e)
+			_, fams := e.scrape()
+			for prog, want := range tc.attached {
+				if got := value(t, fams, "podflow_bpf_program_attached", map[string]string{"program": prog}); got != want {
+					t.Errorf("podflow_bpf_program_attached{program=%q} = %v, want %v", prog, got, want)
+				}
+			}
+			if !strings.Contains(e.log.String(), tc.logs) {
+				t.Errorf("log lacks %q:\n%s", tc.logs, e.log)
+			}
+			if code := e.stop(); code != 0 {
+				t.Errorf("exit code %d after SIGTERM", code)
+			}
+		})
+	}
+}
