@@ -21,15 +21,8 @@ import (
 //	go test -run '^$' -bench CgroupSKB -benchtime 20x ./bpf/
 func BenchmarkCgroupSKB(b *testing.B) {
 	const repeat = 2_000_000
-	var floor floorObjects
-	if err := loadFloorObjects(&floor, nil); err != nil {
-		b.Fatal(err)
-	}
-	defer floor.Close()
 	// The floor's one entry exists, so every run is a hit like podflow's.
-	if err := floor.FloorFlows.Put(&podflowFlowKey{}, make([]FlowCounters, ebpf.MustPossibleCPU())); err != nil {
-		b.Fatal(err)
-	}
+	floor := loadBaselines(b)
 	_, progs := loadUnattached(b, ProgFlowsEgress)
 	// Floor and program run on one CPU, the same for both: the machine's
 	// CPUs need not be equally fast or equally disturbed.

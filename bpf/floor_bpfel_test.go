@@ -36,8 +36,11 @@ type floorFlowKey struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	floorMapFloorFlows      = "floor_flows"
-	floorProgFloorIncrement = "floor_increment"
+	floorMapFloorFlows             = "floor_flows"
+	floorProgFloorIncrement        = "floor_increment"
+	floorProgFloorIncrementIngress = "floor_increment_ingress"
+	floorProgNoopEgress            = "noop_egress"
+	floorProgNoopIngress           = "noop_ingress"
 )
 
 // loadFloor returns the embedded CollectionSpec for floor.
@@ -82,7 +85,10 @@ type floorSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type floorProgramSpecs struct {
-	FloorIncrement *ebpf.ProgramSpec `ebpf:"floor_increment"`
+	FloorIncrement        *ebpf.ProgramSpec `ebpf:"floor_increment"`
+	FloorIncrementIngress *ebpf.ProgramSpec `ebpf:"floor_increment_ingress"`
+	NoopEgress            *ebpf.ProgramSpec `ebpf:"noop_egress"`
+	NoopIngress           *ebpf.ProgramSpec `ebpf:"noop_ingress"`
 }
 
 // floorMapSpecs contains maps before they are loaded into the kernel.
@@ -137,12 +143,18 @@ type floorVariables struct {
 //
 // It can be passed to loadFloorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type floorPrograms struct {
-	FloorIncrement *ebpf.Program `ebpf:"floor_increment"`
+	FloorIncrement        *ebpf.Program `ebpf:"floor_increment"`
+	FloorIncrementIngress *ebpf.Program `ebpf:"floor_increment_ingress"`
+	NoopEgress            *ebpf.Program `ebpf:"noop_egress"`
+	NoopIngress           *ebpf.Program `ebpf:"noop_ingress"`
 }
 
 func (p *floorPrograms) Close() error {
 	return _FloorClose(
 		p.FloorIncrement,
+		p.FloorIncrementIngress,
+		p.NoopEgress,
+		p.NoopIngress,
 	)
 }
 

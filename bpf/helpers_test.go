@@ -20,7 +20,7 @@ var allPrograms = []string{ProgFlowsIngress, ProgFlowsEgress, ProgTCPState}
 
 // loadTracer loads and attaches every program at cgroup root, failing the
 // test unless each one attaches.
-func loadTracer(t *testing.T, cfg Config, root string) *Tracer {
+func loadTracer(t testing.TB, cfg Config, root string) *Tracer {
 	t.Helper()
 	tr, err := Load(&cfg, Options{
 		CgroupRoot:     root,

@@ -28,7 +28,6 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define ETH_P_IP 0x0800
 #define ETH_P_IPV6 0x86DD
 #define IPPROTO_ICMPV6 58
-#define IP_MF 0x2000
 #define IP_OFFSET 0x1FFF
 #define ICMP_ECHOREPLY 0
 #define ICMP_ECHO 8
@@ -118,8 +117,15 @@ struct {
 	__type(value, __u64);
 } update_failures SEC(".maps");
 
-/* Per-socket state: which side of the connection this socket is. */
+/*
+ * Per-socket state, created by tcp_state when a TCP socket starts or accepts
+ * a connection. The packet path reads the role and the cgroup id from here:
+ * a socket's cgroup never changes, and one lookup touches fewer cold cache
+ * lines than bpf_skb_cgroup_id()'s walk from the socket to the cgroup's
+ * kernfs node.
+ */
 struct sock_state {
+	__u64 cgroup_id;
 	__u64 syn_sent_ns;
 	__u8 role;
 	__u8 pad[7];
@@ -347,25 +353,14 @@ static __always_inline __u8 guess_role(const struct packet *pkt, bool egress)
 	return pkt->local_port < pkt->remote_port ? ROLE_SERVER : ROLE_CLIENT;
 }
 
-static __always_inline __u8 socket_role(struct __sk_buff *skb, const struct packet *pkt)
+/*
+ * The state tcp_state recorded for a TCP socket, if any. No
+ * bpf_sk_fullsock(): __cgroup_bpf_run_filter_skb() always sets skb->sk to
+ * the full socket, and bpf_sk_storage_get() checks anyway.
+ */
+static __always_inline struct sock_state *recorded_state(struct bpf_sock *sk)
 {
-	struct bpf_sock *sk;
-	struct sock_state *st;
-
-	if (pkt->protocol != IPPROTO_TCP)
-		return ROLE_UNKNOWN;
-	/*
-	 * No bpf_sk_fullsock(): __cgroup_bpf_run_filter_skb() always sets
-	 * skb->sk to the full socket, and bpf_sk_storage_get() checks anyway.
-	 */
-	sk = skb->sk;
-	if (!sk)
-		return ROLE_UNKNOWN;
-	st = bpf_sk_storage_get(&sock_states, sk, 0, 0);
-	if (st)
-		return st->role;
-	/* A listener (no state of its own) sees the handshake of every connection it accepts. */
-	return sk->state == BPF_TCP_LISTEN ? ROLE_SERVER : ROLE_UNKNOWN;
+	return sk ? bpf_sk_storage_get(&sock_states, sk, 0, 0) : NULL;
 }
 
 static const struct flow_counters zero_flow_counters;
@@ -374,6 +369,7 @@ static __always_inline int count_packet(struct __sk_buff *skb, bool egress)
 {
 	struct flow_key key = {};
 	struct packet pkt = {};
+	struct sock_state *st;
 	struct flow_counters *c;
 	__u64 packets, bytes;
 	__u32 zero = 0;
@@ -384,12 +380,23 @@ static __always_inline int count_packet(struct __sk_buff *skb, bool egress)
 	 */
 	pkt.gso_segs = skb->gso_segs;
 	if (parse(skb, egress, &key, &pkt)) {
-		key.role = socket_role(skb, &pkt);
-		if (key.role == ROLE_UNKNOWN)
+		/* skb->sk read once: the verifier refuses a context field read through a copied pointer. */
+		struct bpf_sock *sk = skb->sk;
+
+		st = pkt.protocol == IPPROTO_TCP ? recorded_state(sk) : NULL;
+		if (st) {
+			key.role = st->role;
+			key.cgroup_id = st->cgroup_id;
+		} else if (pkt.protocol == IPPROTO_TCP && sk && sk->state == BPF_TCP_LISTEN) {
+			/* A listener (no state of its own) sees the handshake of every connection it accepts. */
+			key.role = ROLE_SERVER;
+		} else {
 			key.role = guess_role(&pkt, egress);
+		}
 		key.server_port = key.role == ROLE_CLIENT ? pkt.remote_port : pkt.local_port;
 	}
-	key.cgroup_id = bpf_skb_cgroup_id(skb);
+	if (!key.cgroup_id)
+		key.cgroup_id = bpf_skb_cgroup_id(skb);
 
 	/*
 	 * A GSO/GRO packet stands for gso_segs wire segments, each repeating
@@ -432,12 +439,17 @@ int flows_egress(struct __sk_buff *skb)
 
 /* ---- TCP handshakes: tp_btf/inet_sock_set_state --------------------------- */
 
+/* The same cgroup id bpf_skb_cgroup_id() gives the packet path. */
+static __always_inline __u64 sock_cgroup_id(const struct sock *sk)
+{
+	return BPF_CORE_READ(sk, sk_cgrp_data.cgroup, kn, id);
+}
+
 static __always_inline void sock_flow_key(const struct sock *sk, __u8 role, struct flow_key *key)
 {
 	const struct sock_common *skc = &sk->__sk_common;
 
-	/* Same cgroup id as bpf_skb_cgroup_id() gives the packet path. */
-	key->cgroup_id = BPF_CORE_READ(sk, sk_cgrp_data.cgroup, kn, id);
+	key->cgroup_id = sock_cgroup_id(sk);
 	if (skc->skc_family == AF_INET) {
 		v4_mapped(key->local_addr, skc->skc_rcv_saddr);
 		v4_mapped(key->remote_addr, skc->skc_daddr);
@@ -508,6 +520,7 @@ int BPF_PROG(tcp_state, struct sock *sk, int oldstate, int newstate)
 		st = bpf_sk_storage_get(&sock_states, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 		if (st) {
 			st->role = ROLE_CLIENT;
+			st->cgroup_id = sock_cgroup_id(sk);
 			st->syn_sent_ns = bpf_ktime_get_ns();
 		}
 		count_tcp_event(sk, ROLE_CLIENT, TCP_EV_CONNECT_ATTEMPT);
@@ -517,8 +530,10 @@ int BPF_PROG(tcp_state, struct sock *sk, int oldstate, int newstate)
 		if (oldstate != TCP_LISTEN)
 			break;
 		st = bpf_sk_storage_get(&sock_states, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-		if (st)
+		if (st) {
 			st->role = ROLE_SERVER;
+			st->cgroup_id = sock_cgroup_id(sk);
+		}
 		break;
 	case TCP_ESTABLISHED:
 		if (oldstate == TCP_SYN_SENT) {

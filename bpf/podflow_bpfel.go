@@ -50,6 +50,7 @@ const (
 
 type podflowSockState struct {
 	_         structs.HostLayout
+	CgroupId  uint64
 	SynSentNs uint64
 	Role      uint8
 	Pad       [7]uint8

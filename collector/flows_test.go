@@ -156,3 +156,21 @@ func metricValue(m *dto.Metric) float64 {
 	}
 	return 0
 }
+
+// Two kernel flows whose sides resolve to the same identities (here: two
+// public peers, named by class) are one series carrying their sum.
+func TestFlowsAggregateIdenticalLabelSets(t *testing.T) {
+	src, clk := &fakeSource{}, &clock{now: time.Unix(1_800_000_000, 0)}
+	res := NewHostResolver(fakeCgroups{1: "/system.slice/web.service"}, RemoteByClass)
+	_, reg := newTestPodflow(t, testConfig(100, "flows"), src, res, HostSchema, clk)
+	src.addFlow(webTo(netip.MustParseAddr("8.8.8.8")), bpf.FlowCounters{TxBytes: 100, TxPackets: 1})
+	src.addFlow(webTo(netip.MustParseAddr("1.1.1.1")), bpf.FlowCounters{TxBytes: 20, TxPackets: 2})
+	want := `
+# HELP podflow_flow_transmit_bytes_total Bytes local sockets sent, IP header included, per flow.
+# TYPE podflow_flow_transmit_bytes_total counter
+podflow_flow_transmit_bytes_total{local_kind="systemd",local_workload="web.service",port="5432",protocol="tcp",remote_kind="public",remote_workload="public",role="client"} 120
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "podflow_flow_transmit_bytes_total"); err != nil {
+		t.Error(err)
+	}
+}

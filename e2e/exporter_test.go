@@ -89,7 +89,7 @@ func (s *syncBuffer) String() string {
 
 // exporter is a running podflow_exporter.
 type exporter struct {
-	t      *testing.T
+	t      testing.TB
 	cmd    *exec.Cmd
 	url    string
 	log    *syncBuffer
@@ -97,7 +97,7 @@ type exporter struct {
 	err    error
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -108,7 +108,7 @@ func freePort(t *testing.T) int {
 }
 
 // startExporter runs the binary with args and waits until it serves.
-func startExporter(t *testing.T, args ...string) *exporter {
+func startExporter(t testing.TB, args ...string) *exporter {
 	t.Helper()
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	e := &exporter{t: t, url: "http://" + addr, log: &syncBuffer{}, exited: make(chan struct{})}
@@ -130,7 +130,7 @@ func startExporter(t *testing.T, args ...string) *exporter {
 }
 
 // waitServing waits until e answers HTTP, failing if it exits first.
-func waitServing(t *testing.T, e *exporter) {
+func waitServing(t testing.TB, e *exporter) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {

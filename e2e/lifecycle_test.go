@@ -238,25 +238,30 @@ func TestBadInput(t *testing.T) {
 	}
 }
 
-// TestLeastPrivilege runs the exporter as root limited to the capabilities
-// the README documents: CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN attach
-// everything; without CAP_NET_ADMIN the cgroup programs are refused (the log
-// gives the kernel's reason and the missing capability) while the rest keeps
-// working.
+// TestLeastPrivilege runs the exporter limited to the capabilities the
+// README documents: CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN attach everything,
+// as root or as an unprivileged user holding them (the systemd unit's way);
+// without CAP_NET_ADMIN the cgroup programs are refused (the log gives the
+// kernel's reason and the missing capability) while the rest keeps working.
 func TestLeastPrivilege(t *testing.T) {
+	all := map[string]float64{"flows_ingress": 1, "flows_egress": 1, "tcp_state": 1}
 	for _, tc := range []struct {
-		caps     string
+		name     string
+		setpriv  []string
 		attached map[string]float64
 		logs     string
 	}{
-		{"+bpf,+perfmon,+net_admin", map[string]float64{"flows_ingress": 1, "flows_egress": 1, "tcp_state": 1}, ""},
-		{"+bpf,+perfmon", map[string]float64{"flows_ingress": 0, "flows_egress": 0, "tcp_state": 1},
+		{"root with CAP_BPF CAP_PERFMON CAP_NET_ADMIN", []string{"--bounding-set=-all,+bpf,+perfmon,+net_admin", "--inh-caps=-all"}, all, ""},
+		{"nobody with ambient CAP_BPF CAP_PERFMON CAP_NET_ADMIN", []string{"--reuid=65534", "--regid=65534", "--clear-groups",
+			"--inh-caps=-all,+bpf,+perfmon,+net_admin", "--ambient-caps=-all,+bpf,+perfmon,+net_admin"}, all, ""},
+		{"root without CAP_NET_ADMIN", []string{"--bounding-set=-all,+bpf,+perfmon", "--inh-caps=-all"},
+			map[string]float64{"flows_ingress": 0, "flows_egress": 0, "tcp_state": 1},
 			"operation not permitted (missing capability CAP_NET_ADMIN)"},
 	} {
-		t.Run(tc.caps, func(t *testing.T) {
+		t.Run(tc.name, func(t *testing.T) {
 			addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
 			e := &exporter{t: t, url: "http://" + addr, log: &syncBuffer{}, exited: make(chan struct{})}
-			e.cmd = exec.Command("setpriv", "--bounding-set=-all,"+tc.caps, "--inh-caps=-all", binary, "--web.listen-address="+addr)
+			e.cmd = exec.Command("setpriv", append(tc.setpriv, binary, "--web.listen-address="+addr)...)
 			e.cmd.Stdout, e.cmd.Stderr = e.log, e.log
 			if err := e.cmd.Start(); err != nil {
 				t.Fatal(err)

@@ -162,6 +162,11 @@ func udpRecv(args []string) (string, error) {
 			return "", err
 		}
 		defer c.Close()
+		// A receive buffer no scheduling delay can fill: what the test
+		// sent is what the receiver gets.
+		if err := forceReceiveBuffer(c.(*net.UDPConn), 8<<20); err != nil {
+			return "", err
+		}
 		_ = c.SetReadDeadline(deadline)
 		go func() {
 			buf := make([]byte, 65536)
@@ -370,4 +375,19 @@ func udpSpray(args []string) (string, error) {
 		addr = addr.Next()
 	}
 	return strconv.Itoa(count), nil
+}
+
+// forceReceiveBuffer sets SO_RCVBUFFORCE (root may exceed net.core.rmem_max).
+func forceReceiveBuffer(c *net.UDPConn, size int) error {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := raw.Control(func(fd uintptr) {
+		serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUFFORCE, size)
+	}); err != nil {
+		return err
+	}
+	return serr
 }

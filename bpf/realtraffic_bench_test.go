@@ -1,0 +1,232 @@
+// Copyright 2026 The podflow_exporter Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package bpf
+
+import (
+	"encoding/json"
+	"io"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+
+	"github.com/podflow/podflow_exporter/internal/testnet"
+)
+
+// iperfPair is an iperf3 server and client in two namespaces, each in its
+// own cgroup under env.Root.
+type iperfPair struct {
+	t          testing.TB
+	env        *testnet.Env
+	client     *testnet.Netns
+	clientCg   *testnet.Cgroup
+	serverAddr string
+}
+
+func newIperfPair(tb testing.TB) *iperfPair {
+	env := testnet.New(tb)
+	a, c := env.Netns("ip-a"), env.Netns("ip-b")
+	_, lc := env.Veth(a, []netip.Prefix{netip.MustParsePrefix("10.221.0.1/24")}, c, []netip.Prefix{netip.MustParsePrefix("10.221.0.2/24")})
+	p := &iperfPair{t: tb, env: env, client: a, clientCg: env.Root.Child("client"), serverAddr: lc.Addr(false).String()}
+	server := exec.Command("ip", "netns", "exec", c.Name, "iperf3", "--server", "--bind", p.serverAddr)
+	server.SysProcAttr = cgroupProcAttr(tb, env.Root.Child("server"))
+	if err := server.Start(); err != nil {
+		tb.Fatalf("iperf3 (make deps installs it): %v", err)
+	}
+	tb.Cleanup(func() { _ = server.Process.Kill(); _ = server.Wait() })
+	time.Sleep(300 * time.Millisecond)
+	return p
+}
+
+func cgroupProcAttr(tb testing.TB, cg *testnet.Cgroup) *syscall.SysProcAttr {
+	dir, err := os.Open(cg.Path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { dir.Close() })
+	return &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(dir.Fd())}
+}
+
+// run streams TCP for the given seconds and returns the received bits per second.
+func (p *iperfPair) run(seconds int) float64 {
+	cmd := exec.Command("ip", "netns", "exec", p.client.Name, "iperf3", "--client", p.serverAddr, "--time", strconv.Itoa(seconds), "--json")
+	cmd.SysProcAttr = cgroupProcAttr(p.t, p.clientCg)
+	out, err := cmd.Output()
+	var res struct {
+		End struct {
+			SumReceived struct {
+				BitsPerSecond float64 `json:"bits_per_second"`
+			} `json:"sum_received"`
+		} `json:"end"`
+	}
+	if err != nil || json.Unmarshal(out, &res) != nil || res.End.SumReceived.BitsPerSecond == 0 {
+		p.t.Fatalf("iperf3: %v\n%s", err, out)
+	}
+	return res.End.SumReceived.BitsPerSecond
+}
+
+// floorLinks attaches the floor (or no-op) programs to the egress and ingress of root.
+func floorLinks(tb testing.TB, floor *floorObjects, root string, noop bool) io.Closer {
+	egress, ingress := floor.FloorIncrement, floor.FloorIncrementIngress
+	if noop {
+		egress, ingress = floor.NoopEgress, floor.NoopIngress
+	}
+	var links multiCloser
+	for _, a := range []struct {
+		p *ebpf.Program
+		t ebpf.AttachType
+	}{{egress, ebpf.AttachCGroupInetEgress}, {ingress, ebpf.AttachCGroupInetIngress}} {
+		l, err := link.AttachCgroup(link.CgroupOptions{Path: root, Attach: a.t, Program: a.p})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		links = append(links, l)
+	}
+	return links
+}
+
+type multiCloser []io.Closer
+
+func (m multiCloser) Close() error {
+	for _, c := range m {
+		c.Close()
+	}
+	return nil
+}
+
+func loadBaselines(tb testing.TB) *floorObjects {
+	var floor floorObjects
+	if err := loadFloorObjects(&floor, nil); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { floor.Close() })
+	if err := floor.FloorFlows.Put(&podflowFlowKey{}, make([]FlowCounters, ebpf.MustPossibleCPU())); err != nil {
+		tb.Fatal(err)
+	}
+	return &floor
+}
+
+// BenchmarkRealTraffic runs flows_egress and the floor side by side on the
+// same real packets (iperf3 between two namespaces, both programs on the
+// egress of their cgroup) and compares their average run time from the
+// kernel's BPF statistics: unlike BPF_PROG_TEST_RUN, caches are as cold as
+// real traffic leaves them. Programs on one hook run in attach order and the
+// first pays for warming the socket's and skb's cache lines, so the order
+// alternates by round.
+//
+//	go test -run '^$' -bench RealTraffic -benchtime 6x ./bpf/
+func BenchmarkRealTraffic(b *testing.B) {
+	stats, err := ebpf.EnableStats(uint32(0)) // BPF_STATS_RUN_TIME
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer stats.Close()
+	p := newIperfPair(b)
+	floor := loadBaselines(b)
+	runStats := func(prog *ebpf.Program) (uint64, time.Duration) {
+		st, err := prog.Stats()
+		if err != nil {
+			b.Fatal(err)
+		}
+		return st.RunCount, st.Runtime
+	}
+	var oursNs, floorNs []float64
+	round := 0
+	for b.Loop() {
+		var tr *Tracer
+		var fl io.Closer
+		load := func() { tr = loadTracer(b, defaultConfig, p.env.Root.Path) }
+		attachFloor := func() {
+			l, err := link.AttachCgroup(link.CgroupOptions{Path: p.env.Root.Path, Attach: ebpf.AttachCGroupInetEgress, Program: floor.FloorIncrement})
+			if err != nil {
+				b.Fatal(err)
+			}
+			fl = l
+		}
+		if round%2 == 0 {
+			load()
+			attachFloor()
+		} else {
+			attachFloor()
+			load()
+		}
+		round++
+		ours := tr.programs[1] // flows_egress: loaded in allPrograms' order
+		n0, d0 := runStats(ours)
+		f0, fd0 := runStats(floor.FloorIncrement)
+		p.run(3)
+		n1, d1 := runStats(ours)
+		f1, fd1 := runStats(floor.FloorIncrement)
+		oursNs = append(oursNs, float64((d1-d0).Nanoseconds())/float64(n1-n0))
+		floorNs = append(floorNs, float64((fd1-fd0).Nanoseconds())/float64(f1-f0))
+		fl.Close()
+		tr.Close()
+	}
+	o, f := median(oursNs), median(floorNs)
+	b.ReportMetric(o, "ns/packet")
+	b.ReportMetric(f, "floor-ns/packet")
+	b.ReportMetric(o/f, "x-floor")
+}
+
+// BenchmarkHookCost measures what the cgroup_skb hook costs TCP throughput
+// (iperf3 over a veth pair, 5 s runs) with, at the cgroup root: no-op
+// programs, the floor programs, and podflow's programs drained every second
+// as the exporter would; each round runs every variant and a run without any
+// program, and each variant reports the median ratio to those runs.
+//
+//	go test -run '^$' -bench HookCost -benchtime 6x ./bpf/
+func BenchmarkHookCost(b *testing.B) {
+	const seconds = 5
+	p := newIperfPair(b)
+	floor := loadBaselines(b)
+	root := p.env.Root.Path
+	variants := []struct {
+		name   string
+		attach func() io.Closer
+	}{
+		{"noop", func() io.Closer { return floorLinks(b, floor, root, true) }},
+		{"floor", func() io.Closer { return floorLinks(b, floor, root, false) }},
+		{"podflow", func() io.Closer {
+			tr := loadTracer(b, defaultConfig, root)
+			stop := make(chan struct{})
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				for {
+					select {
+					case <-stop:
+						return
+					case <-time.After(time.Second):
+						_, _ = tr.DrainFlows(func(FlowKey, []FlowCounters) {})
+						_, _ = tr.DrainTCP(func(FlowKey, []TCPCounters) {})
+					}
+				}
+			}()
+			return closerFunc(func() error { close(stop); <-done; return tr.Close() })
+		}},
+	}
+	ratios := make([][]float64, len(variants))
+	for b.Loop() {
+		for i, v := range variants {
+			without := p.run(seconds)
+			c := v.attach()
+			with := p.run(seconds)
+			c.Close()
+			ratios[i] = append(ratios[i], with/without)
+		}
+	}
+	for i, v := range variants {
+		b.ReportMetric(median(ratios[i]), v.name+"-ratio")
+	}
+}
+
+type closerFunc func() error
+
+func (f closerFunc) Close() error { return f() }

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the tests need (clang to regenerate the eBPF
+# objects, bpftool, iproute2 and friends for test networks, iperf3 for the
+# load benchmark). Idempotent: installs only what is missing.
+set -euo pipefail
+
+packages=(clang llvm bpftool libbpf-dev iproute2 iptables ethtool conntrack iperf3 etcd-server util-linux libcap2-bin)
+
+missing=()
+for p in "${packages[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+	exit 0
+fi
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+echo "installing: ${missing[*]}"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
