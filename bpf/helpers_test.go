@@ -72,46 +72,39 @@ var (
 	v4OnlyB    = dualStackB[:1]
 )
 
-// drainFlows sums each flow's per-CPU counters.
-func drainFlows(t *testing.T, tr *Tracer) (map[FlowKey]FlowCounters, FlowCounters) {
+// counters are per-CPU values that add up.
+type counters[V any] interface {
+	*V
+	Add(*V)
+}
+
+// drainSum drains a table and sums each flow's per-CPU values, and the overflow's.
+func drainSum[V any, P counters[V]](t testing.TB, drain func(func(FlowKey, []V)) ([]V, error)) (map[FlowKey]V, V) {
 	t.Helper()
-	flows := map[FlowKey]FlowCounters{}
-	ov, err := tr.DrainFlows(func(k FlowKey, perCPU []FlowCounters) {
+	flows := map[FlowKey]V{}
+	ov, err := drain(func(k FlowKey, perCPU []V) {
 		sum := flows[k]
 		for i := range perCPU {
-			sum.Add(&perCPU[i])
+			P(&sum).Add(&perCPU[i])
 		}
 		flows[k] = sum
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var overflow FlowCounters
+	var overflow V
 	for i := range ov {
-		overflow.Add(&ov[i])
+		P(&overflow).Add(&ov[i])
 	}
 	return flows, overflow
 }
 
-// drainTCP sums each flow's per-CPU handshake counters.
-func drainTCP(t *testing.T, tr *Tracer) (map[FlowKey]TCPCounters, TCPCounters) {
-	t.Helper()
-	flows := map[FlowKey]TCPCounters{}
-	ov, err := tr.DrainTCP(func(k FlowKey, perCPU []TCPCounters) {
-		sum := flows[k]
-		for i := range perCPU {
-			sum.Add(&perCPU[i])
-		}
-		flows[k] = sum
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var overflow TCPCounters
-	for i := range ov {
-		overflow.Add(&ov[i])
-	}
-	return flows, overflow
+func drainFlows(t testing.TB, tr *Tracer) (map[FlowKey]FlowCounters, FlowCounters) {
+	return drainSum(t, tr.DrainFlows)
+}
+
+func drainTCP(t testing.TB, tr *Tracer) (map[FlowKey]TCPCounters, TCPCounters) {
+	return drainSum(t, tr.DrainTCP)
 }
 
 // inCgroup keeps the flows of one cgroup.

@@ -4,13 +4,8 @@
 package bpf
 
 import (
-	"encoding/json"
 	"io"
 	"net/netip"
-	"os"
-	"os/exec"
-	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
@@ -35,41 +30,13 @@ func newIperfPair(tb testing.TB) *iperfPair {
 	a, c := env.Netns("ip-a"), env.Netns("ip-b")
 	_, lc := env.Veth(a, []netip.Prefix{netip.MustParsePrefix("10.221.0.1/24")}, c, []netip.Prefix{netip.MustParsePrefix("10.221.0.2/24")})
 	p := &iperfPair{t: tb, env: env, client: a, clientCg: env.Root.Child("client"), serverAddr: lc.Addr(false).String()}
-	server := exec.Command("ip", "netns", "exec", c.Name, "iperf3", "--server", "--bind", p.serverAddr)
-	server.SysProcAttr = cgroupProcAttr(tb, env.Root.Child("server"))
-	if err := server.Start(); err != nil {
-		tb.Fatalf("iperf3 (make deps installs it): %v", err)
-	}
-	tb.Cleanup(func() { _ = server.Process.Kill(); _ = server.Wait() })
-	time.Sleep(300 * time.Millisecond)
+	testnet.StartIperfServer(tb, c, env.Root.Child("server"), p.serverAddr)
 	return p
-}
-
-func cgroupProcAttr(tb testing.TB, cg *testnet.Cgroup) *syscall.SysProcAttr {
-	dir, err := os.Open(cg.Path)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { dir.Close() })
-	return &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(dir.Fd())}
 }
 
 // run streams TCP for the given seconds and returns the received bits per second.
 func (p *iperfPair) run(seconds int) float64 {
-	cmd := exec.Command("ip", "netns", "exec", p.client.Name, "iperf3", "--client", p.serverAddr, "--time", strconv.Itoa(seconds), "--json")
-	cmd.SysProcAttr = cgroupProcAttr(p.t, p.clientCg)
-	out, err := cmd.Output()
-	var res struct {
-		End struct {
-			SumReceived struct {
-				BitsPerSecond float64 `json:"bits_per_second"`
-			} `json:"sum_received"`
-		} `json:"end"`
-	}
-	if err != nil || json.Unmarshal(out, &res) != nil || res.End.SumReceived.BitsPerSecond == 0 {
-		p.t.Fatalf("iperf3: %v\n%s", err, out)
-	}
-	return res.End.SumReceived.BitsPerSecond
+	return testnet.Iperf(p.t, p.client, p.clientCg, p.serverAddr, seconds)
 }
 
 // floorLinks attaches the floor (or no-op) programs to the egress and ingress of root.

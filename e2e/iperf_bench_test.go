@@ -4,10 +4,8 @@
 package e2e
 
 import (
-	"encoding/json"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -31,27 +29,8 @@ func BenchmarkIperf(b *testing.B) {
 	env := testnet.New(b)
 	a, c := env.Netns("iperf-a"), env.Netns("iperf-b")
 	_, lc := env.Veth(a, []netip.Prefix{netip.MustParsePrefix("10.220.0.1/24")}, c, []netip.Prefix{netip.MustParsePrefix("10.220.0.2/24")})
-	server := exec.Command("ip", "netns", "exec", c.Name, "iperf3", "--server", "--bind", lc.Addr(false).String())
-	if err := server.Start(); err != nil {
-		b.Fatalf("iperf3 (make deps installs it): %v", err)
-	}
-	defer func() { _ = server.Process.Kill(); _ = server.Wait() }()
-	time.Sleep(500 * time.Millisecond)
-
-	run := func() float64 {
-		out := a.Run("iperf3", "--client", lc.Addr(false).String(), "--time", strconv.Itoa(seconds), "--json")
-		var res struct {
-			End struct {
-				SumReceived struct {
-					BitsPerSecond float64 `json:"bits_per_second"`
-				} `json:"sum_received"`
-			} `json:"end"`
-		}
-		if err := json.Unmarshal([]byte(out), &res); err != nil || res.End.SumReceived.BitsPerSecond == 0 {
-			b.Fatalf("iperf3 result: %v\n%s", err, out)
-		}
-		return res.End.SumReceived.BitsPerSecond
-	}
+	testnet.StartIperfServer(b, c, nil, lc.Addr(false).String())
+	run := func() float64 { return testnet.Iperf(b, a, nil, lc.Addr(false).String(), seconds) }
 	var exporterCPU []float64 // share of one core, per run with the exporter
 	scrapeEvery := time.Second
 	if d, err := time.ParseDuration(os.Getenv("PODFLOW_BENCH_SCRAPE_EVERY")); err == nil {
