@@ -27,11 +27,13 @@ import (
 	"github.com/prometheus/common/version"
 	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
+	"k8s.io/client-go/rest"
 
 	"github.com/podflow/podflow_exporter/bpf"
 	"github.com/podflow/podflow_exporter/collector"
 	"github.com/podflow/podflow_exporter/internal/cgroups"
 	"github.com/podflow/podflow_exporter/internal/logging"
+	"github.com/podflow/podflow_exporter/kube"
 )
 
 // defaultListenAddress is podflow_exporter's port.
@@ -50,6 +52,7 @@ type flags struct {
 	log         *logging.Config
 	bpf         *bpf.Config
 	collector   *collector.Config
+	kube        *kube.Config
 }
 
 func newApp() (*kingpin.Application, *flags) {
@@ -67,6 +70,7 @@ func newApp() (*kingpin.Application, *flags) {
 	f.log = logging.AddFlags(app)
 	f.bpf = bpf.AddFlags(app)
 	f.collector = collector.AddFlags(app)
+	f.kube = kube.AddFlags(app)
 	app.Version(version.Print("podflow_exporter"))
 	app.HelpFlag.Short('h')
 	return app, f
@@ -123,6 +127,9 @@ func validate(f *flags) error {
 	if err := f.bpf.Validate(); err != nil {
 		return err
 	}
+	if err := f.kube.Validate(); err != nil {
+		return err
+	}
 	if *f.web.WebConfigFile != "" {
 		if err := web.Validate(*f.web.WebConfigFile); err != nil {
 			return fmt.Errorf("--web.config.file %s: %w", *f.web.WebConfigFile, err)
@@ -160,6 +167,13 @@ func serve(f *flags, logger log.Logger) error {
 	if err != nil {
 		return err
 	}
+	// A broken kubeconfig stops the exporter before anything is attached.
+	restConfig, err := f.kube.RESTConfig()
+	if errors.Is(err, kube.ErrNotConfigured) {
+		restConfig = nil
+	} else if err != nil {
+		return err
+	}
 
 	tracer, err := bpf.Load(f.bpf, bpf.Options{
 		CgroupRoot:     root,
@@ -179,16 +193,13 @@ func serve(f *flags, logger log.Logger) error {
 	}()
 	logAttached(logger, tracer.Status(), root)
 
-	// Host mode: no Kubernetes identity source.
-	level.Info(logger).Log("msg", "running in host mode: local side named by cgroup, remote side by address", "host_remote", f.hostRemote)
-	resolver := collector.NewHostResolver(cgroups.NewIndex(root, time.Second), collector.RemoteNaming(f.hostRemote))
-	pf, err := collector.New(f.collector, collector.Sources{
-		Flows:    tracer,
-		TCP:      tracer,
-		Tracer:   tracer,
-		Resolver: resolver,
-		Schema:   collector.HostSchema,
-	}, logger)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	src := collector.Sources{Flows: tracer, TCP: tracer, Tracer: tracer}
+	if err := identities(ctx, f, root, restConfig, &src, logger); err != nil {
+		return err
+	}
+	pf, err := collector.New(f.collector, src, logger)
 	if err != nil {
 		return err
 	}
@@ -202,6 +213,33 @@ func serve(f *flags, logger log.Logger) error {
 		pf,
 	)
 	return listenUntilSignal(f, reg, logger)
+}
+
+// identities sets how flows are named: from a Kubernetes cache when a
+// cluster is configured (restConfig from --kube.config, or in-cluster), else
+// host mode.
+func identities(ctx context.Context, f *flags, root string, restConfig *rest.Config, src *collector.Sources, logger log.Logger) error {
+	cgroupIndex := cgroups.NewIndex(root, time.Second)
+	if restConfig == nil {
+		level.Info(logger).Log("msg", "no Kubernetes cluster configured (no --kube.config, not in a pod): host mode, local side named by cgroup, remote side by address", "host_remote", f.hostRemote)
+		src.Resolver = collector.NewHostResolver(cgroupIndex, collector.RemoteNaming(f.hostRemote))
+		src.Schema = collector.HostSchema
+		return nil
+	}
+	logging.RouteKlog(logger)
+	restConfig.UserAgent = "podflow_exporter/" + version.Version
+	cache, err := kube.NewCache(restConfig, f.kube, logger)
+	if err != nil {
+		return err
+	}
+	cache.Run(ctx)
+	resolver := collector.NewKubeResolver(cache, cgroupIndex, f.kube.Aggregation)
+	src.Resolver = resolver
+	src.Kube = resolver
+	src.Schema = collector.KubeSchema(f.kube.Aggregation, f.kube.PodLabels)
+	level.Info(logger).Log("msg", "Kubernetes mode: flows named from the API server's pods, services, endpoint slices and nodes",
+		"api_server", restConfig.Host, "node", f.kube.NodeName, "aggregation", f.kube.Aggregation)
+	return nil
 }
 
 func logAttached(logger log.Logger, status []bpf.ProgramStatus, root string) {

@@ -34,9 +34,11 @@ type Collector interface {
 
 // Sources are what collectors read from; main wires them.
 type Sources struct {
-	Flows    FlowSource
-	TCP      TCPSource
-	Tracer   TracerStatus
+	Flows  FlowSource
+	TCP    TCPSource
+	Tracer TracerStatus
+	// Kube is the Kubernetes cache's status; nil in host mode.
+	Kube     KubeStatus
 	Resolver Resolver
 	// Schema is the label schema the resolver fills.
 	Schema Schema

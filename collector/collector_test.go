@@ -45,17 +45,17 @@ func TestFlags(t *testing.T) {
 	}{
 		{
 			args:     nil,
-			enabled:  []string{"bpf", "flows", "tcp"},
+			enabled:  []string{"bpf", "flows", "kube", "tcp"},
 			programs: []string{bpf.ProgFlowsIngress, bpf.ProgFlowsEgress, bpf.ProgTCPState},
 		},
 		{
 			args:     []string{"--no-collector.flows"},
-			enabled:  []string{"bpf", "tcp"},
+			enabled:  []string{"bpf", "kube", "tcp"},
 			programs: []string{bpf.ProgTCPState},
 		},
 		{
 			args:     []string{"--no-collector.flows", "--no-collector.tcp"},
-			enabled:  []string{"bpf"},
+			enabled:  []string{"bpf", "kube"},
 			programs: nil,
 		},
 		{args: []string{"--collector.flows.max-series=0"}, err: "max-series must be at least 1"},

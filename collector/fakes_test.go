@@ -155,6 +155,8 @@ func testConfig(maxSeries int, enabled ...string) *Config {
 	return c
 }
 
+func nopLogger() log.Logger { return log.NewNopLogger() }
+
 // newTestPodflow builds the enabled collectors over the fakes, with every
 // collector's clock set to clk.
 func newTestPodflow(t *testing.T, cfg *Config, src *fakeSource, res Resolver, schema Schema, clk *clock) (*Podflow, *prometheus.Registry) {
@@ -163,6 +165,13 @@ func newTestPodflow(t *testing.T, cfg *Config, src *fakeSource, res Resolver, sc
 	if err != nil {
 		t.Fatal(err)
 	}
+	return p, registerWithClock(t, p, clk)
+}
+
+// registerWithClock sets every collector's clock to clk and registers p
+// with a pedantic registry.
+func registerWithClock(t *testing.T, p *Podflow, clk *clock) *prometheus.Registry {
+	t.Helper()
 	for _, c := range p.collectors {
 		switch c := c.(type) {
 		case *flowsCollector:
@@ -175,7 +184,7 @@ func newTestPodflow(t *testing.T, cfg *Config, src *fakeSource, res Resolver, sc
 	if err := reg.Register(p); err != nil {
 		t.Fatal(err)
 	}
-	return p, reg
+	return reg
 }
 
 // assertGolden compares the named families of reg with testdata/<name>.prom,

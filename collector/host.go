@@ -63,7 +63,7 @@ func NewHostResolver(cgroups CgroupPaths, naming RemoteNaming) *HostResolver {
 }
 
 // HostSchema is the label schema of host mode: workload and kind only.
-var HostSchema = Schema{}
+var HostSchema = Schema{Workload: true}
 
 var unknownPeer = Peer{Workload: "unknown", Kind: "unknown"}
 

@@ -5,6 +5,7 @@ package collector
 
 import (
 	"strconv"
+	"strings"
 
 	"github.com/podflow/podflow_exporter/bpf"
 )
@@ -18,6 +19,22 @@ type Peer struct {
 	Kind      string
 	Pod       string
 	Service   string
+	// Labels are the values of the schema's pod labels, joined by
+	// labelSeparator (a string keeps Peer comparable).
+	Labels string
+}
+
+// labelSeparator joins pod label values in Peer.Labels; label values are
+// UTF-8 text, which never contains NUL.
+const labelSeparator = "\x00"
+
+// label returns the i-th pod label value of p.
+func (p *Peer) label(i int) string {
+	vals := strings.Split(p.Labels, labelSeparator)
+	if i < len(vals) {
+		return vals[i]
+	}
+	return ""
 }
 
 // Resolver names both sides of a flow with the identity valid now, so that
@@ -35,9 +52,11 @@ type Resolver interface {
 // Schema says which Peer fields become labels. It is fixed at start so every
 // family has one set of label names.
 type Schema struct {
-	Namespace bool // local_namespace, remote_namespace
-	Pod       bool // local_pod, remote_pod
-	Service   bool // remote_service
+	Namespace bool     // local_namespace, remote_namespace
+	Workload  bool     // local_workload, remote_workload
+	Pod       bool     // local_pod, remote_pod
+	Service   bool     // remote_service
+	Labels    []string // local_label_<name>, remote_label_<name> (pod labels)
 }
 
 // seriesKey identifies a row of a table: both identities (interned, see
@@ -76,22 +95,26 @@ func (s Schema) identityLabels() []label {
 	service := func(p *Peer) string { return p.Service }
 
 	var ls []label
-	if s.Namespace {
-		ls = append(ls, label{"local_namespace", local(namespace)})
-	}
-	ls = append(ls, label{"local_workload", local(workload)}, label{"local_kind", local(kind)})
-	if s.Pod {
-		ls = append(ls, label{"local_pod", local(pod)})
-	}
-	if s.Namespace {
-		ls = append(ls, label{"remote_namespace", remote(namespace)})
-	}
-	ls = append(ls, label{"remote_workload", remote(workload)}, label{"remote_kind", remote(kind)})
-	if s.Pod {
-		ls = append(ls, label{"remote_pod", remote(pod)})
-	}
-	if s.Service {
-		ls = append(ls, label{"remote_service", remote(service)})
+	for _, side := range []struct {
+		prefix string
+		get    func(func(*Peer) string) func(*seriesKey, *peers) string
+	}{{"local_", local}, {"remote_", remote}} {
+		if s.Namespace {
+			ls = append(ls, label{side.prefix + "namespace", side.get(namespace)})
+		}
+		if s.Workload {
+			ls = append(ls, label{side.prefix + "workload", side.get(workload)})
+		}
+		ls = append(ls, label{side.prefix + "kind", side.get(kind)})
+		if s.Pod {
+			ls = append(ls, label{side.prefix + "pod", side.get(pod)})
+		}
+		if s.Service && side.prefix == "remote_" {
+			ls = append(ls, label{"remote_service", side.get(service)})
+		}
+		for i, name := range s.Labels {
+			ls = append(ls, label{side.prefix + "label_" + name, side.get(func(p *Peer) string { return p.label(i) })})
+		}
 	}
 	return append(ls,
 		label{"role", func(k *seriesKey, _ *peers) string { return k.role.String() }},

@@ -173,6 +173,10 @@ func TestBadInput(t *testing.T) {
 	if err := os.WriteFile(garbled, []byte("tls_server_config: [unclosed\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	garbledKube := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(garbledKube, []byte("apiVersion: v1\nclusters: {this is: [not a kubeconfig\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name string
 		cmd  func(ctx context.Context, args ...string) *exec.Cmd
@@ -188,6 +192,12 @@ func TestBadInput(t *testing.T) {
 		{name: "missing web config", args: []string{"--web.config.file=/nonexistent/web.yml"}, want: "--web.config.file /nonexistent/web.yml"},
 		{name: "garbled web config", args: []string{"--web.config.file=" + garbled}, want: "--web.config.file " + garbled},
 		{name: "cgroup root not cgroup2", args: []string{"--cgroup.root=/tmp"}, want: "--cgroup.root: /tmp is not a cgroup v2 filesystem"},
+		{name: "missing kubeconfig", args: []string{"--kube.config=/nonexistent/kubeconfig"}, want: "--kube.config: stat /nonexistent/kubeconfig: no such file or directory"},
+		{name: "garbled kubeconfig", args: []string{"--kube.config=" + garbledKube}, want: "--kube.config " + garbledKube},
+		{name: "unknown aggregation", args: []string{"--kube.aggregation=cluster"}, want: "--kube.aggregation=cluster: enum value must be one of namespace,workload,pod"},
+		{name: "malformed network CIDR", args: []string{"--kube.network=office=10.8.0.0/33"}, want: "prefix length out of range"},
+		{name: "network without a name", args: []string{"--kube.network=10.8.0.0/16"}, want: "want NAME=CIDR"},
+		{name: "invalid pod label key", args: []string{"--kube.pod-labels=app,bad key"}, want: "is not a Kubernetes label key"},
 		{
 			name: "no cgroup v2 mounted",
 			cmd: func(ctx context.Context, args ...string) *exec.Cmd {

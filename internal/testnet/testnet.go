@@ -225,3 +225,10 @@ func (c *Cgroup) remove() {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// Delete removes the namespace now (its veths go with it); the cleanup
+// registered by Netns then finds nothing to do.
+func (n *Netns) Delete() {
+	n.t.Helper()
+	Run(n.t, "ip", "netns", "del", n.Name)
+}

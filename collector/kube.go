@@ -1,0 +1,136 @@
+// Copyright 2026 The podflow_exporter Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package collector
+
+import (
+	"net/netip"
+	"strings"
+	"sync/atomic"
+
+	"github.com/podflow/podflow_exporter/bpf"
+	"github.com/podflow/podflow_exporter/kube"
+)
+
+// KubeIdentities answers who owns a pod UID or an address (kube.Cache).
+type KubeIdentities interface {
+	PodByUID(uid string) (kube.Identity, bool)
+	LocalPodByIP(a netip.Addr) (kube.Identity, bool)
+	Remote(a netip.Addr) (kube.Identity, kube.Outcome)
+	Generation() uint64
+	Synced() bool
+	Stats() kube.Stats
+}
+
+// KindHost names local processes that are not in a pod (kubelet, sshd...).
+const KindHost = "host"
+
+// Sides and outcomes of resolutions, for podflow_kube_resolutions_total.
+const (
+	sideLocal = iota
+	sideRemote
+	numSides
+	numOutcomes = 3
+)
+
+// KubeResolver names flows with Kubernetes identities. The local side: the
+// pod whose cgroup the socket is in (hostNetwork pods included); a socket in
+// no pod's cgroup but with a pod's address (the kernel's own sockets in a
+// pod's network namespace) is that pod's; other local processes are named
+// by their cgroup like in host mode, with kind "host". The remote side: see
+// kube.Cache.Remote.
+type KubeResolver struct {
+	ids         KubeIdentities
+	cgroups     CgroupPaths
+	aggregation string
+	outcomes    [numSides][numOutcomes]atomic.Uint64
+}
+
+// NewKubeResolver names flows at the given aggregation level (kube.Aggregate*).
+func NewKubeResolver(ids KubeIdentities, cgroups CgroupPaths, aggregation string) *KubeResolver {
+	return &KubeResolver{ids: ids, cgroups: cgroups, aggregation: aggregation}
+}
+
+// KubeSchema is the label schema of an aggregation level, with the pod
+// labels of --kube.pod-labels.
+func KubeSchema(aggregation string, podLabels []string) Schema {
+	s := Schema{
+		Namespace: true,
+		Workload:  aggregation != kube.AggregateNamespace,
+		Pod:       aggregation == kube.AggregatePod,
+		Service:   true,
+	}
+	for _, k := range podLabels {
+		s.Labels = append(s.Labels, kube.SanitizeLabelName(k))
+	}
+	return s
+}
+
+// Generation implements Resolver.
+func (r *KubeResolver) Generation() uint64 { return r.ids.Generation() }
+
+// Resolve implements Resolver.
+func (r *KubeResolver) Resolve(k bpf.FlowKey) (local, remote Peer) {
+	local = r.local(k)
+	id, outcome := kube.Identity{}, kube.Unknown
+	if k.Remote.IsValid() {
+		id, outcome = r.ids.Remote(k.Remote)
+	}
+	r.outcomes[sideRemote][outcome].Add(1)
+	if outcome == kube.Unknown {
+		return local, unknownPeer
+	}
+	return local, r.peer(id)
+}
+
+func (r *KubeResolver) local(k bpf.FlowKey) Peer {
+	path, ok := r.cgroups.Path(k.CgroupID)
+	if !ok {
+		r.outcomes[sideLocal][kube.Unknown].Add(1)
+		return unknownPeer
+	}
+	if uid, ok := kube.PodUIDFromCgroup(path); ok {
+		id, ok := r.ids.PodByUID(uid)
+		if !ok {
+			// Not in the cache (yet): unknown, so it is resolved again.
+			r.outcomes[sideLocal][kube.Unknown].Add(1)
+			return unknownPeer
+		}
+		r.outcomes[sideLocal][kube.Resolved].Add(1)
+		return r.peer(id)
+	}
+	if k.Local.IsValid() {
+		if id, ok := r.ids.LocalPodByIP(k.Local); ok {
+			r.outcomes[sideLocal][kube.Resolved].Add(1)
+			return r.peer(id)
+		}
+	}
+	r.outcomes[sideLocal][kube.Resolved].Add(1)
+	workload, _ := CgroupName(path)
+	return Peer{Workload: workload, Kind: KindHost}
+}
+
+// peer applies the aggregation level to an identity.
+func (r *KubeResolver) peer(id kube.Identity) Peer {
+	p := Peer{Namespace: id.Namespace, Workload: id.Workload, Kind: id.Kind, Service: id.Service, Labels: strings.Join(id.Labels, labelSeparator)}
+	switch r.aggregation {
+	case kube.AggregateNamespace:
+		p.Workload = ""
+	case kube.AggregatePod:
+		p.Pod = id.Pod
+	}
+	return p
+}
+
+// Stats implements KubeStatus.
+func (r *KubeResolver) Stats() kube.Stats { return r.ids.Stats() }
+
+// Resolutions returns how many local and remote resolutions had each
+// outcome (indexed by kube.Outcome).
+func (r *KubeResolver) Resolutions() (local, remote [numOutcomes]uint64) {
+	for o := range numOutcomes {
+		local[o] = r.outcomes[sideLocal][o].Load()
+		remote[o] = r.outcomes[sideRemote][o].Load()
+	}
+	return local, remote
+}

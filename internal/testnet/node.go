@@ -1,0 +1,94 @@
+// Copyright 2026 The podflow_exporter Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package testnet
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"testing"
+)
+
+// Node is a simulated Kubernetes node: a network namespace (the node's
+// "host" network) with a bridge that is the pods' gateway and carries the
+// node's address. Bridged traffic passes iptables (bridge-nf-call-iptables),
+// so a DNAT for a service works between pods on the bridge, as with
+// kube-proxy and a bridge CNI.
+type Node struct {
+	t      testing.TB
+	env    *Env
+	NS     *Netns
+	IP     netip.Addr // the bridge's address: node IP and gateway
+	prefix netip.Prefix
+	next   netip.Addr
+	pods   int
+}
+
+// Node creates a node whose pods get addresses from cidr; the node takes
+// the first one.
+func (e *Env) Node(name string, cidr netip.Prefix) *Node {
+	e.t.Helper()
+	n := &Node{t: e.t, env: e, NS: e.Netns(name), prefix: cidr.Masked()}
+	n.IP = n.prefix.Addr().Next()
+	n.next = n.IP.Next()
+	n.NS.Run("ip", "link", "add", "br0", "type", "bridge")
+	n.NS.Run("ip", "addr", "add", netip.PrefixFrom(n.IP, cidr.Bits()).String(), "dev", "br0")
+	n.NS.Run("ip", "link", "set", "br0", "up")
+	n.NS.Sysctl("net.ipv4.ip_forward", "1")
+	// The node's own address is enough for tests: no IPv6 noise.
+	n.NS.Sysctl("net.ipv6.conf.all.disable_ipv6", "1")
+	n.NS.Sysctl("net.bridge.bridge-nf-call-iptables", "1")
+	return n
+}
+
+// PodNet is a pod's network: a namespace with eth0 on the node's bridge.
+type PodNet struct {
+	NS *Netns
+	IP netip.Addr
+}
+
+// PodNet creates a pod network namespace with the next free address.
+func (n *Node) PodNet(name string) *PodNet {
+	n.t.Helper()
+	return n.PodNetWithIP(name, n.allocate())
+}
+
+func (n *Node) allocate() netip.Addr {
+	a := n.next
+	n.next = n.next.Next()
+	if !n.prefix.Contains(a) {
+		n.t.Fatalf("node %s: pod CIDR %s exhausted", n.NS.Name, n.prefix)
+	}
+	return a
+}
+
+// PodNetWithIP creates a pod network namespace with a given address (to
+// reuse one a deleted pod had).
+func (n *Node) PodNetWithIP(name string, ip netip.Addr) *PodNet {
+	n.t.Helper()
+	p := &PodNet{NS: n.env.Netns(name), IP: ip}
+	n.pods++
+	host := "veth" + strconv.Itoa(n.pods) + n.env.id
+	n.NS.Run("ip", "link", "add", host, "type", "veth", "peer", "name", "eth0", "netns", p.NS.Name)
+	n.NS.Run("ip", "link", "set", host, "master", "br0")
+	n.NS.Run("ip", "link", "set", host, "up")
+	p.NS.Sysctl("net.ipv6.conf.all.disable_ipv6", "1")
+	p.NS.Run("ip", "addr", "add", netip.PrefixFrom(ip, n.prefix.Bits()).String(), "dev", "eth0")
+	p.NS.Run("ip", "link", "set", "eth0", "up")
+	p.NS.Run("ip", "route", "add", "default", "via", n.IP.String())
+	return p
+}
+
+// Service makes vip:port (TCP or UDP) lead to the backends, each chosen at
+// random with equal probability, as kube-proxy's iptables mode does.
+func (n *Node) Service(vip netip.Addr, port uint16, proto string, backends ...netip.AddrPort) {
+	n.t.Helper()
+	for i, b := range backends {
+		args := []string{"iptables", "-t", "nat", "-A", "PREROUTING", "-d", vip.String(), "-p", proto, "--dport", strconv.Itoa(int(port))}
+		if left := len(backends) - i; left > 1 {
+			args = append(args, "-m", "statistic", "--mode", "random", "--probability", fmt.Sprintf("%.5f", 1/float64(left)))
+		}
+		n.NS.Run(append(args, "-j", "DNAT", "--to-destination", b.String())...)
+	}
+}
