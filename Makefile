@@ -33,7 +33,7 @@ tools:
 test: deps tools lint
 	$(SUDO) env "PATH=$$PATH" GOFLAGS="$(GOFLAGS)" $(GO) test -count=1 -timeout 30m ./...
 
-## unit: the tests that need neither root nor a kernel.
+## unit: the tests that need neither root nor a kernel nor a control plane.
 unit:
 	$(GO) test -count=1 ./collector/ ./internal/cgroups/ ./internal/logging/
 
@@ -55,6 +55,7 @@ bench: deps
 	$(SUDO) env "PATH=$$PATH" $(GO) test -run '^$$' -bench 'CgroupSKB|RealTraffic' -benchtime 6x ./bpf/
 	$(GO) test -run '^$$' -bench FlowsCollect -benchtime 10x ./collector/
 	$(SUDO) env "PATH=$$PATH" $(GO) test -run '^$$' -bench Scrape -benchtime 5x ./e2e/
+	$(GO) test -run '^$$' -bench 'CacheSync|Remote|PodByUID|ScrapeResolved' -benchtime 3x -timeout 30m ./kube/
 
 ## bench-iperf: iperf3 throughput with the exporter (and stand-in programs) vs without.
 bench-iperf: deps

@@ -233,6 +233,7 @@ func identities(ctx context.Context, f *flags, root string, restConfig *rest.Con
 		return err
 	}
 	cache.Run(ctx)
+	go func() { <-ctx.Done(); cache.Stop() }()
 	resolver := collector.NewKubeResolver(cache, cgroupIndex, f.kube.Aggregation)
 	src.Resolver = resolver
 	src.Kube = resolver

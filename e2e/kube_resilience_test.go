@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -75,21 +74,13 @@ func TestKubeSeriesBudget(t *testing.T) {
 	// The peers exist only in the API, on another node's addresses: the
 	// node routes nowhere, web's sends are what is counted.
 	first := netip.MustParseAddr("10.39.0.1")
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 16)
+	specs := make([]kubetest.PodSpec, peers)
 	addr := first
-	for i := range peers {
-		a := addr
+	for i := range specs {
+		specs[i] = kubetest.PodSpec{Namespace: kn.ns, Name: fmt.Sprintf("peer-%04d", i), Node: "elsewhere", Phase: corev1.PodRunning, IPs: []netip.Addr{addr}}
 		addr = addr.Next()
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			kn.objs.Pod(kubetest.PodSpec{Namespace: kn.ns, Name: fmt.Sprintf("peer-%04d", i), Node: "elsewhere", Phase: corev1.PodRunning, IPs: []netip.Addr{a}})
-		}()
 	}
-	wg.Wait()
+	kn.objs.CreatePods(specs)
 	exp := kn.exporter("--collector.flows.max-series=" + strconv.Itoa(budget))
 	waitSynced(t, exp)
 	testnet.RunHelper(t, web.net.NS, web.cg, "udp-spray", first.String(), strconv.Itoa(peers), "7000")

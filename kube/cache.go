@@ -42,8 +42,11 @@ const (
 type Cache struct {
 	cfg     *Config
 	factory informers.SharedInformerFactory
-	logger  log.Logger
-	synced  atomic.Bool
+	// handlers are the event handlers' registrations: each knows when it
+	// has received every object of the initial list.
+	handlers []cache.ResourceEventHandlerRegistration
+	logger   log.Logger
+	synced   atomic.Bool
 	// generation changes whenever an answer may have changed.
 	generation atomic.Uint64
 
@@ -121,13 +124,15 @@ func NewCache(restConfig *rest.Config, cfg *Config, logger log.Logger) (*Cache, 
 		ResourceEndpointSlices: c.factory.Discovery().V1().EndpointSlices().Informer(),
 		ResourceNodes:          c.factory.Core().V1().Nodes().Informer(),
 	} {
-		if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		reg, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 			AddFunc:    func(obj any) { c.update(resource, obj, false) },
 			UpdateFunc: func(_, obj any) { c.update(resource, obj, false) },
 			DeleteFunc: func(obj any) { c.update(resource, obj, true) },
-		}); err != nil {
+		})
+		if err != nil {
 			return nil, fmt.Errorf("watch %s: %w", resource, err)
 		}
+		c.handlers = append(c.handlers, reg)
 		if err := inf.SetWatchErrorHandlerWithContext(func(ctx context.Context, r *cache.Reflector, err error) {
 			c.watchError(ctx, r, resource, err)
 		}); err != nil {
@@ -137,18 +142,21 @@ func NewCache(restConfig *rest.Config, cfg *Config, logger log.Logger) (*Cache, 
 	return c, nil
 }
 
-// Run starts the informers and marks the cache synced once every one has
-// listed its objects. It does not wait: until then, and while the API server
-// is unreachable (informers retry with backoff), answers are "unknown".
+// Run starts the informers and marks the cache synced once the indexes hold
+// every object of the initial lists: not when the informers' stores do
+// (the factory's WaitForCacheSync), but when each event handler has received
+// them, which happens later. It does not wait: until then, and while the API
+// server is unreachable (informers retry with backoff), answers are "unknown".
 func (c *Cache) Run(ctx context.Context) {
 	c.factory.Start(ctx.Done())
 	go func() {
 		start := time.Now()
-		for resource, ok := range c.factory.WaitForCacheSync(ctx.Done()) {
-			if !ok {
-				level.Warn(c.logger).Log("msg", "Kubernetes cache not synced", "resource", resource.String())
-				return
-			}
+		synced := make([]cache.InformerSynced, len(c.handlers))
+		for i, h := range c.handlers {
+			synced[i] = h.HasSynced
+		}
+		if !cache.WaitForCacheSync(ctx.Done(), synced...) {
+			return // stopped before syncing
 		}
 		c.synced.Store(true)
 		c.generation.Add(1)
@@ -156,7 +164,10 @@ func (c *Cache) Run(ctx context.Context) {
 	}()
 }
 
-// Synced reports whether every informer has listed its objects.
+// Stop stops the informers and waits for their goroutines to end.
+func (c *Cache) Stop() { c.factory.Shutdown() }
+
+// Synced reports whether the indexes hold every object of the initial lists.
 func (c *Cache) Synced() bool { return c.synced.Load() }
 
 // Generation changes whenever an answer of the cache may have changed.

@@ -7,10 +7,8 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/alecthomas/kingpin/v2"
-	"github.com/go-kit/log"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -96,16 +94,7 @@ func TestValidate(t *testing.T) {
 // testCache is a Cache fed by calling its event handler, as informers would.
 func testCache(t *testing.T, cfg *Config) *Cache {
 	t.Helper()
-	c := &Cache{
-		cfg: cfg, logger: log.NewNopLogger(),
-		pods: map[types.UID]*podInfo{}, podIPs: map[netip.Addr][]*podInfo{},
-		services: map[string]*serviceInfo{}, clusterIP: map[netip.Addr]*serviceInfo{},
-		nodes: map[string][]netip.Addr{}, nodeIPs: map[netip.Addr]string{},
-		slices: map[string]*sliceInfo{}, endpoints: map[netip.Addr][]string{},
-		objects: map[string]int{}, watchErrs: map[string]uint64{}, lastRBAC: map[string]time.Time{},
-	}
-	c.synced.Store(true)
-	return c
+	return NewTestCache(cfg)
 }
 
 type podOpt func(*corev1.Pod)

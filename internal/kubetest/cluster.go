@@ -175,6 +175,13 @@ func (c *Cluster) writeSecrets() error {
 
 func token(user string) string { return "podflow-test-token-" + user }
 
+// Token is user's bearer token.
+func (c *Cluster) Token(user string) string { return token(user) }
+
+// ServingCert is the API server's self-signed serving certificate: the CA
+// a client in the cluster trusts.
+func (c *Cluster) ServingCert() string { return filepath.Join(c.dir, "certs", "apiserver.crt") }
+
 // URL is the API server's address.
 func (c *Cluster) URL() string { return fmt.Sprintf("https://127.0.0.1:%d", c.apiPort) }
 

@@ -73,6 +73,15 @@ type PodSpec struct {
 // would. It is deleted when the test ends.
 func (o *Objects) Pod(s PodSpec) *corev1.Pod {
 	o.t.Helper()
+	p, err := o.CreatePod(s)
+	if err != nil {
+		o.t.Fatal(err)
+	}
+	return p
+}
+
+// CreatePod is Pod returning its error, for use from several goroutines.
+func (o *Objects) CreatePod(s PodSpec) (*corev1.Pod, error) {
 	p := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: s.Name, Namespace: s.Namespace, Labels: s.Labels},
 		Spec: corev1.PodSpec{
@@ -90,7 +99,7 @@ func (o *Objects) Pod(s PodSpec) *corev1.Pod {
 	}
 	p, err := o.client.CoreV1().Pods(s.Namespace).Create(ctx(), p, metav1.CreateOptions{})
 	if err != nil {
-		o.t.Fatalf("create pod %s/%s: %v", s.Namespace, s.Name, err)
+		return nil, fmt.Errorf("create pod %s/%s: %w", s.Namespace, s.Name, err)
 	}
 	o.t.Cleanup(func() { o.deletePod(s.Namespace, s.Name) })
 	p.Status.Phase = s.Phase
@@ -102,9 +111,30 @@ func (o *Objects) Pod(s PodSpec) *corev1.Pod {
 	}
 	p, err = o.client.CoreV1().Pods(s.Namespace).UpdateStatus(ctx(), p, metav1.UpdateOptions{})
 	if err != nil {
-		o.t.Fatalf("set pod %s/%s status: %v", s.Namespace, s.Name, err)
+		return nil, fmt.Errorf("set pod %s/%s status: %w", s.Namespace, s.Name, err)
 	}
-	return p
+	return p, nil
+}
+
+// CreatePods creates pods with up to 16 requests at a time and fails the
+// test on the first error.
+func (o *Objects) CreatePods(specs []PodSpec) {
+	o.t.Helper()
+	errs := make(chan error, len(specs))
+	sem := make(chan struct{}, 16)
+	for _, s := range specs {
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem }()
+			_, err := o.CreatePod(s)
+			errs <- err
+		}()
+	}
+	for range specs {
+		if err := <-errs; err != nil {
+			o.t.Fatal(err)
+		}
+	}
 }
 
 // SetPodPhase changes a pod's phase, keeping its IPs.
