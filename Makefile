@@ -52,7 +52,7 @@ lint:
 
 ## bench: per-packet cost against the floor, and the cost of a scrape.
 bench: deps
-	$(SUDO) env "PATH=$$PATH" $(GO) test -run '^$$' -bench 'CgroupSKB|RealTraffic' -benchtime 6x ./bpf/
+	$(SUDO) env "PATH=$$PATH" $(GO) test -run '^$$' -bench 'CgroupSKB|RealTraffic|RTTHooks' -benchtime 6x ./bpf/
 	$(GO) test -run '^$$' -bench FlowsCollect -benchtime 10x ./collector/
 	$(SUDO) env "PATH=$$PATH" $(GO) test -run '^$$' -bench Scrape -benchtime 5x ./e2e/
 	$(GO) test -run '^$$' -bench 'CacheSync|Remote|PodByUID|ScrapeResolved' -benchtime 3x -timeout 30m ./kube/

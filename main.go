@@ -176,10 +176,11 @@ func serve(f *flags, logger log.Logger) error {
 	}
 
 	tracer, err := bpf.Load(f.bpf, bpf.Options{
-		CgroupRoot:     root,
-		Programs:       f.collector.Programs(),
-		CountTCPEvents: f.collector.IsEnabled("tcp"),
-		EphemeralPorts: bpf.ReadEphemeralPortRange(),
+		CgroupRoot:           root,
+		Programs:             f.collector.Programs(),
+		CountTCPEvents:       f.collector.IsEnabled("tcp"),
+		RecordConnectLatency: f.collector.IsEnabled("latency"),
+		EphemeralPorts:       bpf.ReadEphemeralPortRange(),
 	})
 	if err != nil {
 		return err
@@ -195,7 +196,10 @@ func serve(f *flags, logger log.Logger) error {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	src := collector.Sources{Flows: tracer, TCP: tracer, Tracer: tracer}
+	src := collector.Sources{Flows: tracer, TCP: tracer, Latency: tracer, Drops: tracer, Tracer: tracer}
+	if f.collector.IsEnabled("drops") {
+		src.DropReasons = dropReasons(logger)
+	}
 	if err := identities(ctx, f, root, restConfig, &src, logger); err != nil {
 		return err
 	}
@@ -241,6 +245,18 @@ func identities(ctx context.Context, f *flags, root string, restConfig *rest.Con
 	level.Info(logger).Log("msg", "Kubernetes mode: flows named from the API server's pods, services, endpoint slices and nodes",
 		"api_server", restConfig.Host, "node", f.kube.NodeName, "aggregation", f.kube.Aggregation)
 	return nil
+}
+
+// dropReasons names the running kernel's drop reasons. Without names
+// (no BTF, a kernel before 5.17) drops are still exported, with reason
+// UNKNOWN.
+func dropReasons(logger log.Logger) map[uint32]string {
+	names, err := bpf.DropReasons()
+	if err != nil {
+		level.Warn(logger).Log("msg", "drop reasons have no names: every drop is exported with reason UNKNOWN", "err", err)
+		return map[uint32]string{}
+	}
+	return names
 }
 
 func logAttached(logger log.Logger, status []bpf.ProgramStatus, root string) {

@@ -15,6 +15,27 @@ func (t *Tracer) DrainFlows(fn func(FlowKey, []FlowCounters)) (overflow []FlowCo
 	return drainTable(t.tables[TableFlows], fn, func(a, b *FlowCounters) { a.sub(b) })
 }
 
+// DrainLatency is DrainFlows for latency histograms: each key's Variant
+// names the histogram and bucket (LatencyBucketOf). The overflow keeps
+// its buckets.
+func (t *Tracer) DrainLatency(fn func(FlowKey, []LatencyBucket)) (overflow []LatencyOverflow, err error) {
+	return drainTable(t.tables[TableLatency], fn, func(a, b *LatencyOverflow) {
+		for i := range a.Buckets {
+			a.Buckets[i].Count -= b.Buckets[i].Count
+			a.Buckets[i].SumMicros -= b.Buckets[i].SumMicros
+		}
+	})
+}
+
+// DrainDrops is DrainFlows for packets the kernel dropped; each key's
+// Variant is the drop reason (see DropReasons).
+func (t *Tracer) DrainDrops(fn func(FlowKey, []DropCounters)) (overflow []DropCounters, err error) {
+	return drainTable(t.tables[TableDrops], fn, func(a, b *DropCounters) {
+		a.Packets -= b.Packets
+		a.Bytes -= b.Bytes
+	})
+}
+
 // DrainTCP is DrainFlows for TCP handshake outcomes.
 func (t *Tracer) DrainTCP(fn func(FlowKey, []TCPCounters)) (overflow []TCPCounters, err error) {
 	return drainTable(t.tables[TableTCP], fn, func(a, b *TCPCounters) { a.sub(b) })

@@ -29,7 +29,18 @@ type floorFlowKey struct {
 	ServerPort uint16
 	Protocol   uint8
 	Role       uint8
-	Pad        uint32
+	Variant    uint32
+}
+
+type floorLatencyBucket struct {
+	_     structs.HostLayout
+	Count uint64
+	SumUs uint64
+}
+
+type floorSockopsState struct {
+	_      structs.HostLayout
+	SrttUs uint32
 }
 
 // Names of all BPF objects in the ELF.
@@ -37,10 +48,14 @@ type floorFlowKey struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	floorMapFloorFlows             = "floor_flows"
+	floorMapSockopsRttHist         = "sockops_rtt_hist"
+	floorMapSockopsStates          = "sockops_states"
 	floorProgFloorIncrement        = "floor_increment"
 	floorProgFloorIncrementIngress = "floor_increment_ingress"
 	floorProgNoopEgress            = "noop_egress"
 	floorProgNoopIngress           = "noop_ingress"
+	floorProgNoopTcpProbe          = "noop_tcp_probe"
+	floorProgSockopsRtt            = "sockops_rtt"
 )
 
 // loadFloor returns the embedded CollectionSpec for floor.
@@ -89,13 +104,17 @@ type floorProgramSpecs struct {
 	FloorIncrementIngress *ebpf.ProgramSpec `ebpf:"floor_increment_ingress"`
 	NoopEgress            *ebpf.ProgramSpec `ebpf:"noop_egress"`
 	NoopIngress           *ebpf.ProgramSpec `ebpf:"noop_ingress"`
+	NoopTcpProbe          *ebpf.ProgramSpec `ebpf:"noop_tcp_probe"`
+	SockopsRtt            *ebpf.ProgramSpec `ebpf:"sockops_rtt"`
 }
 
 // floorMapSpecs contains maps before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type floorMapSpecs struct {
-	FloorFlows *ebpf.MapSpec `ebpf:"floor_flows"`
+	FloorFlows     *ebpf.MapSpec `ebpf:"floor_flows"`
+	SockopsRttHist *ebpf.MapSpec `ebpf:"sockops_rtt_hist"`
+	SockopsStates  *ebpf.MapSpec `ebpf:"sockops_states"`
 }
 
 // floorVariableSpecs contains global variables before they are loaded into the kernel.
@@ -124,12 +143,16 @@ func (o *floorObjects) Close() error {
 //
 // It can be passed to loadFloorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type floorMaps struct {
-	FloorFlows *ebpf.Map `ebpf:"floor_flows"`
+	FloorFlows     *ebpf.Map `ebpf:"floor_flows"`
+	SockopsRttHist *ebpf.Map `ebpf:"sockops_rtt_hist"`
+	SockopsStates  *ebpf.Map `ebpf:"sockops_states"`
 }
 
 func (m *floorMaps) Close() error {
 	return _FloorClose(
 		m.FloorFlows,
+		m.SockopsRttHist,
+		m.SockopsStates,
 	)
 }
 
@@ -147,6 +170,8 @@ type floorPrograms struct {
 	FloorIncrementIngress *ebpf.Program `ebpf:"floor_increment_ingress"`
 	NoopEgress            *ebpf.Program `ebpf:"noop_egress"`
 	NoopIngress           *ebpf.Program `ebpf:"noop_ingress"`
+	NoopTcpProbe          *ebpf.Program `ebpf:"noop_tcp_probe"`
+	SockopsRtt            *ebpf.Program `ebpf:"sockops_rtt"`
 }
 
 func (p *floorPrograms) Close() error {
@@ -155,6 +180,8 @@ func (p *floorPrograms) Close() error {
 		p.FloorIncrementIngress,
 		p.NoopEgress,
 		p.NoopIngress,
+		p.NoopTcpProbe,
+		p.SockopsRtt,
 	)
 }
 

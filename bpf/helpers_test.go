@@ -16,17 +16,18 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-var allPrograms = []string{ProgFlowsIngress, ProgFlowsEgress, ProgTCPState}
+var allPrograms = []string{ProgFlowsIngress, ProgFlowsEgress, ProgTCPState, ProgTCPRTT, ProgRetransmit, ProgResetSent, ProgResetRecv, ProgDrops}
 
 // loadTracer loads and attaches every program at cgroup root, failing the
 // test unless each one attaches.
 func loadTracer(t testing.TB, cfg Config, root string) *Tracer {
 	t.Helper()
 	tr, err := Load(&cfg, Options{
-		CgroupRoot:     root,
-		Programs:       allPrograms,
-		CountTCPEvents: true,
-		EphemeralPorts: ReadEphemeralPortRange(),
+		CgroupRoot:           root,
+		Programs:             allPrograms,
+		CountTCPEvents:       true,
+		RecordConnectLatency: true,
+		EphemeralPorts:       ReadEphemeralPortRange(),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -40,7 +41,7 @@ func loadTracer(t testing.TB, cfg Config, root string) *Tracer {
 	return tr
 }
 
-var defaultConfig = Config{FlowTableEntries: 4096, TCPTableEntries: 1024}
+var defaultConfig = Config{FlowTableEntries: 4096, TCPTableEntries: 1024, LatencyTableEntries: 4096, DropTableEntries: 1024}
 
 // node is two network namespaces, a and b, joined by a veth pair, each
 // with its own cgroup, observed by a tracer attached at their parent cgroup.
@@ -68,8 +69,8 @@ func newNode(t *testing.T, cfg Config, addrsA, addrsB []netip.Prefix) *node {
 var (
 	dualStackA = []netip.Prefix{netip.MustParsePrefix("10.200.0.1/24"), netip.MustParsePrefix("fd00:200::1/64")}
 	dualStackB = []netip.Prefix{netip.MustParsePrefix("10.200.0.2/24"), netip.MustParsePrefix("fd00:200::2/64")}
-	v4OnlyA    = dualStackA[:1]
-	v4OnlyB    = dualStackB[:1]
+	v4OnlyA    = dualStackA[:1:1]
+	v4OnlyB    = dualStackB[:1:1]
 )
 
 // counters are per-CPU values that add up.

@@ -24,12 +24,19 @@ const (
 	ProgFlowsIngress = "flows_ingress"
 	ProgFlowsEgress  = "flows_egress"
 	ProgTCPState     = "tcp_state"
+	ProgTCPRTT       = "tcp_rtt"
+	ProgRetransmit   = "tcp_retransmit"
+	ProgResetSent    = "tcp_reset_sent"
+	ProgResetRecv    = "tcp_reset_received"
+	ProgDrops        = "skb_drop"
 )
 
 // Config sizes the kernel tables.
 type Config struct {
-	FlowTableEntries uint32
-	TCPTableEntries  uint32
+	FlowTableEntries    uint32
+	TCPTableEntries     uint32
+	LatencyTableEntries uint32
+	DropTableEntries    uint32
 }
 
 // AddFlags registers the --bpf.* flags on app.
@@ -41,6 +48,12 @@ func AddFlags(app *kingpin.Application) *Config {
 	app.Flag("bpf.tcp-table-entries",
 		"Flows each of the two rotating TCP handshake tables holds. Handshakes of flows beyond it are counted in the __overflow__ series.").
 		Default("16384").Uint32Var(&c.TCPTableEntries)
+	app.Flag("bpf.latency-table-entries",
+		"Histogram buckets (flow and log2 bucket; a flow uses a few) each of the two rotating RTT and connect-latency tables holds. Samples beyond it are counted in the __overflow__ histogram.").
+		Default("32768").Uint32Var(&c.LatencyTableEntries)
+	app.Flag("bpf.drop-table-entries",
+		"Flows and drop reasons each of the two rotating drop tables holds. Drops beyond it are counted in the __overflow__ series.").
+		Default("4096").Uint32Var(&c.DropTableEntries)
 	return c
 }
 
@@ -51,6 +64,12 @@ func (c *Config) Validate() error {
 	}
 	if c.TCPTableEntries == 0 {
 		return errors.New("--bpf.tcp-table-entries must be at least 1")
+	}
+	if c.LatencyTableEntries == 0 {
+		return errors.New("--bpf.latency-table-entries must be at least 1")
+	}
+	if c.DropTableEntries == 0 {
+		return errors.New("--bpf.drop-table-entries must be at least 1")
 	}
 	return nil
 }
@@ -65,6 +84,8 @@ type Options struct {
 	// CountTCPEvents enables the handshake outcome table. With it off,
 	// tcp_state still records which side of a connection each socket is.
 	CountTCPEvents bool
+	// RecordConnectLatency enables tcp_state's connect-latency histogram.
+	RecordConnectLatency bool
 	// EphemeralPorts is the kernel's ip_local_port_range (see
 	// ReadEphemeralPortRange), used to tell client from server ports.
 	EphemeralPorts [2]uint16
@@ -122,6 +143,8 @@ func Load(cfg *Config, opts Options) (*Tracer, error) {
 	}{
 		{TableFlows, "flows", "flows_overflow", cfg.FlowTableEntries},
 		{TableTCP, "tcp_events", "tcp_overflow", cfg.TCPTableEntries},
+		{TableLatency, "latency", "latency_overflow", cfg.LatencyTableEntries},
+		{TableDrops, "drops", "drops_overflow", cfg.DropTableEntries},
 	} {
 		r, err := newRotatingTable(tbl.id.String(), t.maps.Maps[tbl.outer], spec.Maps[tbl.outer].InnerMap, tbl.size, t.maps.Maps[tbl.overflow])
 		if err != nil {
@@ -141,14 +164,17 @@ func Load(cfg *Config, opts Options) (*Tracer, error) {
 }
 
 func setConstants(spec *ebpf.CollectionSpec, opts Options) error {
-	var tcpEvents uint8
-	if opts.CountTCPEvents {
-		tcpEvents = 1
+	flag := func(b bool) uint8 {
+		if b {
+			return 1
+		}
+		return 0
 	}
 	for name, v := range map[string]any{
-		"ephemeral_port_min": opts.EphemeralPorts[0],
-		"ephemeral_port_max": opts.EphemeralPorts[1],
-		"count_tcp_events":   tcpEvents,
+		"ephemeral_port_min":     opts.EphemeralPorts[0],
+		"ephemeral_port_max":     opts.EphemeralPorts[1],
+		"count_tcp_events":       flag(opts.CountTCPEvents),
+		"record_connect_latency": flag(opts.RecordConnectLatency),
 	} {
 		if err := spec.Variables[name].Set(v); err != nil {
 			return fmt.Errorf("set %s: %w", name, err)

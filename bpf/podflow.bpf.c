@@ -55,6 +55,9 @@ volatile const __u16 ephemeral_port_max = 60999;
 /* Set to 0 by the loader when the TCP collector is disabled: roles are still tracked. */
 volatile const __u8 count_tcp_events = 1;
 
+/* Set to 0 by the loader when the latency collector is disabled. */
+volatile const __u8 record_connect_latency = 1;
+
 /*
  * The inner tables are per-CPU hashes keyed by flow; the loader creates two of
  * each with max_entries from --bpf.* flags. The template must be written
@@ -86,10 +89,15 @@ const enum flow_role *unused_flow_role __attribute__((unused));
 const enum tcp_event *unused_tcp_event __attribute__((unused));
 const enum flow_table_id *unused_flow_table_id __attribute__((unused));
 const enum update_failure *unused_update_failure __attribute__((unused));
+const struct latency_bucket *unused_latency_bucket __attribute__((unused));
+const struct drop_counters *unused_drop_counters __attribute__((unused));
+const enum latency_histogram *unused_latency_histogram __attribute__((unused));
 
 /* Slot 0 holds the table programs write to now. */
 ROTATING_TABLE(struct flow_counters) flows SEC(".maps");
 ROTATING_TABLE(struct tcp_counters) tcp_events SEC(".maps");
+ROTATING_TABLE(struct latency_bucket) latency SEC(".maps");
+ROTATING_TABLE(struct drop_counters) drops SEC(".maps");
 
 /*
  * What could not get a table entry is counted here instead, never dropped:
@@ -110,6 +118,25 @@ struct {
 	__type(value, struct tcp_counters);
 } tcp_overflow SEC(".maps");
 
+/* Histogram samples keep their bucket when they find no entry. */
+struct latency_overflow {
+	struct latency_bucket buckets[HIST_MAX * LAT_BUCKETS];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct latency_overflow);
+} latency_overflow SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct drop_counters);
+} drops_overflow SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, TABLE_MAX * FAIL_MAX);
@@ -127,8 +154,9 @@ struct {
 struct sock_state {
 	__u64 cgroup_id;
 	__u64 syn_sent_ns;
+	__u32 srtt_us; /* the smoothed RTT last recorded, to record each update once */
 	__u8 role;
-	__u8 pad[7];
+	__u8 pad[3];
 };
 
 struct {
@@ -439,17 +467,30 @@ int flows_egress(struct __sk_buff *skb)
 
 /* ---- TCP handshakes: tp_btf/inet_sock_set_state --------------------------- */
 
+/*
+ * Only full sockets have a cgroup: request and timewait sockets (which
+ * tcp_send_reset may pass) end with struct sock_common.
+ */
+static __always_inline bool full_socket(const struct sock *sk)
+{
+	__u8 state = sk->__sk_common.skc_state;
+
+	return state != TCP_TIME_WAIT && state != TCP_NEW_SYN_RECV;
+}
+
 /* The same cgroup id bpf_skb_cgroup_id() gives the packet path. */
 static __always_inline __u64 sock_cgroup_id(const struct sock *sk)
 {
 	return BPF_CORE_READ(sk, sk_cgrp_data.cgroup, kn, id);
 }
 
+/* Fill key from the socket; a cgroup id already in key (from socket state) is kept. */
 static __always_inline void sock_flow_key(const struct sock *sk, __u8 role, struct flow_key *key)
 {
 	const struct sock_common *skc = &sk->__sk_common;
 
-	key->cgroup_id = sock_cgroup_id(sk);
+	if (!key->cgroup_id && full_socket(sk))
+		key->cgroup_id = sock_cgroup_id(sk);
 	if (skc->skc_family == AF_INET) {
 		v4_mapped(key->local_addr, skc->skc_rcv_saddr);
 		v4_mapped(key->remote_addr, skc->skc_daddr);
@@ -466,22 +507,89 @@ static __always_inline void sock_flow_key(const struct sock *sk, __u8 role, stru
 	key->server_port = role == ROLE_CLIENT ? bpf_ntohs(skc->skc_dport) : skc->skc_num;
 }
 
+/* Client or server by the ports, as the packet path guesses when no state says it. */
+static __always_inline __u8 guess_port_role(__u16 local_port, __u16 remote_port)
+{
+	bool local_eph = is_ephemeral(local_port);
+
+	if (local_eph != is_ephemeral(remote_port))
+		return local_eph ? ROLE_CLIENT : ROLE_SERVER;
+	return local_port < remote_port ? ROLE_SERVER : ROLE_CLIENT;
+}
+
+/*
+ * The state of a TCP socket, created for sockets that were connected before
+ * the exporter started (their role is then guessed from the ports). NULL for
+ * sockets that cannot have storage (not full sockets).
+ */
+static __always_inline struct sock_state *sock_state_of(struct sock *sk)
+{
+	struct sock_state *st;
+
+	st = bpf_sk_storage_get(&sock_states, sk, 0, 0);
+	if (st || !full_socket(sk))
+		return st;
+	st = bpf_sk_storage_get(&sock_states, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (st && !st->role) {
+		st->role = guess_port_role(sk->__sk_common.skc_num, bpf_ntohs(sk->__sk_common.skc_dport));
+		st->cgroup_id = sock_cgroup_id(sk);
+	}
+	return st;
+}
+
 static const struct tcp_counters zero_tcp_counters;
+
+static __always_inline void count_tcp_key(const struct flow_key *key, __u32 event, __u64 n)
+{
+	struct tcp_counters *c;
+	__u32 zero = 0;
+
+	if (event >= TCP_EV_MAX)
+		return;
+	c = table_entry(&tcp_events, key, &zero_tcp_counters, TABLE_TCP);
+	if (!c)
+		c = bpf_map_lookup_elem(&tcp_overflow, &zero);
+	if (c)
+		__sync_fetch_and_add(&c->events[event], n);
+}
 
 static __always_inline void count_tcp_event(const struct sock *sk, __u8 role, __u32 event)
 {
 	struct flow_key key = {};
-	struct tcp_counters *c;
-	__u32 zero = 0;
 
-	if (!count_tcp_events || event >= TCP_EV_MAX)
+	if (!count_tcp_events)
 		return;
 	sock_flow_key(sk, role, &key);
-	c = table_entry(&tcp_events, &key, &zero_tcp_counters, TABLE_TCP);
-	if (!c)
-		c = bpf_map_lookup_elem(&tcp_overflow, &zero);
-	if (c)
-		__sync_fetch_and_add(&c->events[event], 1);
+	count_tcp_key(&key, event, 1);
+}
+
+/* ---- Latency histograms ---------------------------------------------------- */
+
+static const struct latency_bucket zero_latency_bucket;
+
+static __always_inline void record_latency(struct flow_key *key, __u32 hist, __u64 us)
+{
+	struct latency_bucket *b;
+	__u32 bucket = latency_bucket_of(us);
+	__u32 zero = 0;
+
+	key->variant = LATENCY_VARIANT(hist, bucket);
+	b = table_entry(&latency, key, &zero_latency_bucket, TABLE_LATENCY);
+	if (!b) {
+		__u32 idx = hist * LAT_BUCKETS + bucket;
+		struct latency_overflow *o;
+
+		if (idx >= HIST_MAX * LAT_BUCKETS)
+			return;
+		o = bpf_map_lookup_elem(&latency_overflow, &zero);
+		if (!o)
+			return;
+		/* Keeps clang from computing the address before the NULL check. */
+		barrier_var(o);
+		b = &o->buckets[idx];
+	}
+	__sync_fetch_and_add(&b->count, 1);
+	__sync_fetch_and_add(&b->sum_us, us);
 }
 
 /* Why a connect in SYN_SENT ended, from the error the kernel gives the application. */
@@ -502,6 +610,18 @@ static __always_inline __u32 connect_failure(int err)
 		return TCP_EV_FAIL_RESET;
 	default:
 		return TCP_EV_FAIL_OTHER;
+	}
+}
+
+/* A client's handshake completed: count it and how long it took. */
+static __always_inline void connect_established(struct sock *sk, struct sock_state *st)
+{
+	count_tcp_event(sk, ROLE_CLIENT, TCP_EV_CONNECT_ESTABLISHED);
+	if (record_connect_latency && st && st->syn_sent_ns) {
+		struct flow_key key = {};
+
+		sock_flow_key(sk, ROLE_CLIENT, &key);
+		record_latency(&key, HIST_CONNECT, (bpf_ktime_get_ns() - st->syn_sent_ns) / 1000);
 	}
 }
 
@@ -536,13 +656,13 @@ int BPF_PROG(tcp_state, struct sock *sk, int oldstate, int newstate)
 		}
 		break;
 	case TCP_ESTABLISHED:
+		st = bpf_sk_storage_get(&sock_states, sk, 0, 0);
 		if (oldstate == TCP_SYN_SENT) {
-			count_tcp_event(sk, ROLE_CLIENT, TCP_EV_CONNECT_ESTABLISHED);
+			connect_established(sk, st);
 		} else if (oldstate == TCP_SYN_RECV) {
 			/* Simultaneous open also passes SYN_RECV, on a client socket. */
-			st = bpf_sk_storage_get(&sock_states, sk, 0, 0);
 			if (st && st->role == ROLE_CLIENT)
-				count_tcp_event(sk, ROLE_CLIENT, TCP_EV_CONNECT_ESTABLISHED);
+				connect_established(sk, st);
 			else
 				count_tcp_event(sk, ROLE_SERVER, TCP_EV_ACCEPTED);
 		}
@@ -552,5 +672,241 @@ int BPF_PROG(tcp_state, struct sock *sk, int oldstate, int newstate)
 			count_tcp_event(sk, ROLE_CLIENT, connect_failure(sk->sk_err));
 		break;
 	}
+	return 0;
+}
+
+/* ---- RTT: tp_btf/tcp_probe -------------------------------------------------- */
+
+/*
+ * tcp_probe fires for every segment an established socket receives, before
+ * the segment is processed. The smoothed RTT changes only when the kernel
+ * takes an RTT sample, so recording it when it differs from the value last
+ * recorded gives one histogram sample per RTT update: a bulk receiver,
+ * which takes no samples, does not repeat its handshake RTT per segment.
+ * Sockets connected before the exporter started are covered too (their
+ * state is created here).
+ */
+SEC("tp_btf/tcp_probe")
+int BPF_PROG(tcp_rtt, struct sock *sk, const struct sk_buff *skb)
+{
+	struct flow_key key = {};
+	struct sock_state *st;
+	struct tcp_sock *tp;
+	__u32 srtt;
+
+	tp = bpf_skc_to_tcp_sock(sk);
+	if (!tp)
+		return 0;
+	srtt = tp->srtt_us >> 3; /* srtt_us holds 8 times the smoothed RTT */
+	if (!srtt)
+		return 0;
+	st = sock_state_of(sk);
+	if (!st || st->srtt_us == srtt)
+		return 0;
+	st->srtt_us = srtt;
+	key.cgroup_id = st->cgroup_id;
+	sock_flow_key(sk, st->role, &key);
+	record_latency(&key, HIST_RTT, srtt);
+	return 0;
+}
+
+/* ---- Retransmits and resets -------------------------------------------------- */
+
+static __always_inline __u8 role_of(struct sock *sk)
+{
+	struct sock_state *st = sock_state_of(sk);
+
+	if (st)
+		return st->role;
+	return guess_port_role(sk->__sk_common.skc_num, bpf_ntohs(sk->__sk_common.skc_dport));
+}
+
+/*
+ * Every retransmitted segment the kernel handed to the device (err 0): the
+ * segments of the skb, as the kernel adds them to the socket's total_retrans.
+ */
+SEC("tp_btf/tcp_retransmit_skb")
+int BPF_PROG(tcp_retransmit, struct sock *sk, struct sk_buff *skb, int err)
+{
+	struct flow_key key = {};
+	struct tcp_skb_cb *cb;
+	__u16 segs;
+
+	if (err || !sk || !skb)
+		return 0;
+	cb = (struct tcp_skb_cb *)skb->cb;
+	segs = BPF_CORE_READ(cb, tcp_gso_segs);
+	sock_flow_key(sk, role_of(sk), &key);
+	count_tcp_key(&key, TCP_EV_RETRANSMIT, segs ? segs : 1);
+	return 0;
+}
+
+/* The IP and TCP headers of a received skb, read from the kernel's buffer. */
+static __always_inline bool received_tcp_key(const struct sk_buff *skb, struct flow_key *key)
+{
+	unsigned char *head = BPF_CORE_READ(skb, head);
+	__u16 nh = BPF_CORE_READ(skb, network_header);
+	__u16 th = BPF_CORE_READ(skb, transport_header);
+	__be16 ports[2];
+	__u8 version;
+
+	if (bpf_probe_read_kernel(&version, 1, head + nh))
+		return false;
+	if (version >> 4 == 4) {
+		struct iphdr ip;
+
+		if (bpf_probe_read_kernel(&ip, sizeof(ip), head + nh))
+			return false;
+		v4_mapped(key->local_addr, ip.daddr);
+		v4_mapped(key->remote_addr, ip.saddr);
+	} else if (version >> 4 == 6) {
+		struct ipv6hdr ip6;
+
+		if (bpf_probe_read_kernel(&ip6, sizeof(ip6), head + nh))
+			return false;
+		copy_v6(key->local_addr, &ip6.daddr);
+		copy_v6(key->remote_addr, &ip6.saddr);
+	} else {
+		return false;
+	}
+	if (bpf_probe_read_kernel(ports, sizeof(ports), head + th))
+		return false;
+	key->protocol = IPPROTO_TCP;
+	key->role = guess_port_role(bpf_ntohs(ports[1]), bpf_ntohs(ports[0]));
+	key->server_port = bpf_ntohs(key->role == ROLE_CLIENT ? ports[0] : ports[1]);
+	return true;
+}
+
+/*
+ * A RST the kernel sends. For a segment no socket took (a closed port) sk
+ * is NULL and the flow comes from the segment; for an active reset (abort)
+ * skb is NULL and it comes from the socket.
+ */
+SEC("tp_btf/tcp_send_reset")
+int BPF_PROG(tcp_reset_sent, const struct sock *sk, const struct sk_buff *skb)
+{
+	struct flow_key key = {};
+
+	if (sk && full_socket(sk)) {
+		sock_flow_key(sk, role_of((struct sock *)sk), &key);
+	} else if (skb) {
+		if (!received_tcp_key(skb, &key))
+			return 0;
+		if (sk) /* a request or timewait socket: the addresses are the same, the cgroup unknown */
+			key.cgroup_id = 0;
+	} else if (sk) {
+		sock_flow_key(sk, ROLE_UNKNOWN, &key);
+	} else {
+		return 0;
+	}
+	count_tcp_key(&key, TCP_EV_RESET_SENT, 1);
+	return 0;
+}
+
+SEC("tp_btf/tcp_receive_reset")
+int BPF_PROG(tcp_reset_received, struct sock *sk)
+{
+	struct flow_key key = {};
+
+	sock_flow_key(sk, role_of(sk), &key);
+	count_tcp_key(&key, TCP_EV_RESET_RECEIVED, 1);
+	return 0;
+}
+
+/* ---- Kernel drops: tp_btf/kfree_skb ------------------------------------------- */
+
+static const struct drop_counters zero_drop_counters;
+
+/*
+ * Fill key from the IP header of a dropped skb: received packets (skb_iif
+ * set) have the local address as destination, sent ones as source. Returns
+ * the packet's IP length, 0 when there is no IP header to read.
+ */
+static __always_inline __u32 dropped_packet_key(const struct sk_buff *skb, struct flow_key *key)
+{
+	unsigned char *head = BPF_CORE_READ(skb, head);
+	__u16 nh = BPF_CORE_READ(skb, network_header);
+	bool received = BPF_CORE_READ(skb, skb_iif) != 0;
+	__u16 proto = bpf_ntohs(BPF_CORE_READ(skb, protocol));
+	__u16 local_port = 0, remote_port = 0;
+	__be16 ports[2];
+	__u32 len, l4_off;
+
+	if (proto == ETH_P_IP) {
+		struct iphdr ip;
+
+		if (bpf_probe_read_kernel(&ip, sizeof(ip), head + nh) || ip.version != 4)
+			return 0;
+		v4_mapped(received ? key->local_addr : key->remote_addr, ip.daddr);
+		v4_mapped(received ? key->remote_addr : key->local_addr, ip.saddr);
+		key->protocol = ip.protocol;
+		len = bpf_ntohs(ip.tot_len);
+		l4_off = ip.ihl * 4;
+		if (ip.frag_off & bpf_htons(IP_OFFSET))
+			return len;
+	} else if (proto == ETH_P_IPV6) {
+		struct ipv6hdr ip6;
+
+		if (bpf_probe_read_kernel(&ip6, sizeof(ip6), head + nh) || ip6.version != 6)
+			return 0;
+		copy_v6(received ? key->local_addr : key->remote_addr, &ip6.daddr);
+		copy_v6(received ? key->remote_addr : key->local_addr, &ip6.saddr);
+		key->protocol = ip6.nexthdr;
+		len = bpf_ntohs(ip6.payload_len) + sizeof(ip6);
+		l4_off = sizeof(ip6);
+	} else {
+		return 0;
+	}
+	if ((key->protocol == IPPROTO_TCP || key->protocol == IPPROTO_UDP) &&
+	    !bpf_probe_read_kernel(ports, sizeof(ports), head + nh + (l4_off & 0xff))) {
+		local_port = bpf_ntohs(received ? ports[1] : ports[0]);
+		remote_port = bpf_ntohs(received ? ports[0] : ports[1]);
+		key->role = guess_port_role(local_port, remote_port);
+		key->server_port = key->role == ROLE_CLIENT ? remote_port : local_port;
+	}
+	return len;
+}
+
+/*
+ * Packets the kernel frees with a drop reason. consume_skb() (normal
+ * frees) has its own tracepoint; kfree_skb() without a reason
+ * (NOT_SPECIFIED) is skipped too: many paths use it for packets that were
+ * not dropped. Only three arguments are read, so the program loads on
+ * kernels from before the receiving-socket argument was added.
+ */
+SEC("tp_btf/kfree_skb")
+int BPF_PROG(skb_drop, struct sk_buff *skb, void *location, enum skb_drop_reason reason)
+{
+	struct flow_key key = {};
+	struct drop_counters *c;
+	struct sock *sk;
+	__u32 len, zero = 0;
+
+	if (reason <= bpf_core_enum_value(enum skb_drop_reason, SKB_DROP_REASON_NOT_SPECIFIED))
+		return 0;
+
+	len = dropped_packet_key(skb, &key);
+	if (!len)
+		len = BPF_CORE_READ(skb, len);
+	sk = skb->sk; /* a pointer the verifier knows, unlike a probe-read one */
+	if (sk && full_socket(sk) && sk->sk_protocol == IPPROTO_TCP) {
+		/* The socket knows its side and its cgroup better than the header guess. */
+		__u8 proto = key.protocol;
+
+		__builtin_memset(&key, 0, sizeof(key));
+		sock_flow_key(sk, role_of(sk), &key);
+		key.protocol = proto ? proto : IPPROTO_TCP;
+	} else if (sk && full_socket(sk)) {
+		key.cgroup_id = sock_cgroup_id(sk);
+	}
+	key.variant = reason;
+
+	c = table_entry(&drops, &key, &zero_drop_counters, TABLE_DROPS);
+	if (!c)
+		c = bpf_map_lookup_elem(&drops_overflow, &zero);
+	if (!c)
+		return 0;
+	__sync_fetch_and_add(&c->packets, 1);
+	__sync_fetch_and_add(&c->bytes, len);
 	return 0;
 }

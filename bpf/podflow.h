@@ -28,7 +28,13 @@ struct flow_key {
 	__u16 server_port; /* host byte order; 0 for protocols without ports */
 	__u8 protocol;     /* IPPROTO_* */
 	__u8 role;         /* enum flow_role */
-	__u32 pad;         /* always zero: the whole key is hashed */
+	/*
+	 * Zero for byte and handshake counters. Latency tables put the
+	 * histogram and its bucket here (LATENCY_VARIANT), drop tables the
+	 * kernel's drop reason: one entry per flow and bucket or reason keeps
+	 * entries small and only the buckets a flow uses exist.
+	 */
+	__u32 variant;
 };
 
 /* Bytes are L3 lengths (IP header included), counted per wire segment. */
@@ -50,6 +56,9 @@ enum tcp_event {
 	TCP_EV_FAIL_ABORTED,
 	TCP_EV_FAIL_OTHER,
 	TCP_EV_ACCEPTED,
+	TCP_EV_RETRANSMIT,      /* segments retransmitted */
+	TCP_EV_RESET_SENT,      /* RSTs sent (also for segments no socket took) */
+	TCP_EV_RESET_RECEIVED,  /* RSTs a socket accepted */
 	TCP_EV_MAX,
 };
 
@@ -57,10 +66,75 @@ struct tcp_counters {
 	__u64 events[TCP_EV_MAX];
 };
 
+/*
+ * Latency histograms: log2 buckets of microseconds. Bucket b (b < LAT_BUCKETS-1)
+ * holds samples of at most 2^b us; the last one everything above.
+ */
+enum latency_histogram {
+	HIST_RTT = 0,     /* smoothed RTT, one sample each time the kernel updates it */
+	HIST_CONNECT = 1, /* SYN sent to ESTABLISHED, client side */
+	HIST_MAX,
+};
+
+#define LAT_BUCKETS 26 /* 2^0 .. 2^24 us (16.8 s), then +Inf */
+#define LATENCY_VARIANT(hist, bucket) (((hist) << 8) | (bucket))
+
+/* The log2 bucket of us: the smallest b with us <= 2^b, capped at the +Inf bucket. */
+static inline __attribute__((always_inline)) __u32 latency_bucket_of(__u64 us)
+{
+	__u64 v;
+	__u32 b = 0;
+
+	if (us <= 1)
+		return 0;
+	/* The bit length of us-1, by halving: BPF has no count-leading-zeros. */
+	v = us - 1;
+	if (v >> 32) {
+		b += 32;
+		v >>= 32;
+	}
+	if (v >> 16) {
+		b += 16;
+		v >>= 16;
+	}
+	if (v >> 8) {
+		b += 8;
+		v >>= 8;
+	}
+	if (v >> 4) {
+		b += 4;
+		v >>= 4;
+	}
+	if (v >> 2) {
+		b += 2;
+		v >>= 2;
+	}
+	if (v >> 1) {
+		b += 1;
+		v >>= 1;
+	}
+	b += v; /* v is 1 here */
+	return b < LAT_BUCKETS - 1 ? b : LAT_BUCKETS - 1;
+}
+
+/* One bucket of one flow's histogram: samples and their sum. */
+struct latency_bucket {
+	__u64 count;
+	__u64 sum_us;
+};
+
+/* Packets the kernel dropped for one flow and reason (flow_key.variant). */
+struct drop_counters {
+	__u64 packets;
+	__u64 bytes;
+};
+
 /* Tables whose inserts can fail; index of update_failures is table * FAIL_MAX + reason. */
 enum flow_table_id {
 	TABLE_FLOWS = 0,
 	TABLE_TCP,
+	TABLE_LATENCY,
+	TABLE_DROPS,
 	TABLE_MAX,
 };
 

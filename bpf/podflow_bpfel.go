@@ -13,6 +13,12 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type podflowDropCounters struct {
+	_       structs.HostLayout
+	Packets uint64
+	Bytes   uint64
+}
+
 type podflowFlowCounters struct {
 	_         structs.HostLayout
 	TxBytes   uint64
@@ -29,7 +35,7 @@ type podflowFlowKey struct {
 	ServerPort uint16
 	Protocol   uint8
 	Role       uint8
-	Pad        uint32
+	Variant    uint32
 }
 
 type podflowFlowRole uint32
@@ -43,22 +49,44 @@ const (
 type podflowFlowTableId uint32
 
 const (
-	podflowFlowTableIdTABLE_FLOWS podflowFlowTableId = 0
-	podflowFlowTableIdTABLE_TCP   podflowFlowTableId = 1
-	podflowFlowTableIdTABLE_MAX   podflowFlowTableId = 2
+	podflowFlowTableIdTABLE_FLOWS   podflowFlowTableId = 0
+	podflowFlowTableIdTABLE_TCP     podflowFlowTableId = 1
+	podflowFlowTableIdTABLE_LATENCY podflowFlowTableId = 2
+	podflowFlowTableIdTABLE_DROPS   podflowFlowTableId = 3
+	podflowFlowTableIdTABLE_MAX     podflowFlowTableId = 4
 )
+
+type podflowLatencyBucket struct {
+	_     structs.HostLayout
+	Count uint64
+	SumUs uint64
+}
+
+type podflowLatencyHistogram uint32
+
+const (
+	podflowLatencyHistogramHIST_RTT     podflowLatencyHistogram = 0
+	podflowLatencyHistogramHIST_CONNECT podflowLatencyHistogram = 1
+	podflowLatencyHistogramHIST_MAX     podflowLatencyHistogram = 2
+)
+
+type podflowLatencyOverflow struct {
+	_       structs.HostLayout
+	Buckets [52]podflowLatencyBucket
+}
 
 type podflowSockState struct {
 	_         structs.HostLayout
 	CgroupId  uint64
 	SynSentNs uint64
+	SrttUs    uint32
 	Role      uint8
-	Pad       [7]uint8
+	Pad       [3]uint8
 }
 
 type podflowTcpCounters struct {
 	_      structs.HostLayout
-	Events [9]uint64
+	Events [12]uint64
 }
 
 type podflowTcpEvent uint32
@@ -73,7 +101,10 @@ const (
 	podflowTcpEventTCP_EV_FAIL_ABORTED        podflowTcpEvent = 6
 	podflowTcpEventTCP_EV_FAIL_OTHER          podflowTcpEvent = 7
 	podflowTcpEventTCP_EV_ACCEPTED            podflowTcpEvent = 8
-	podflowTcpEventTCP_EV_MAX                 podflowTcpEvent = 9
+	podflowTcpEventTCP_EV_RETRANSMIT          podflowTcpEvent = 9
+	podflowTcpEventTCP_EV_RESET_SENT          podflowTcpEvent = 10
+	podflowTcpEventTCP_EV_RESET_RECEIVED      podflowTcpEvent = 11
+	podflowTcpEventTCP_EV_MAX                 podflowTcpEvent = 12
 )
 
 type podflowUpdateFailure uint32
@@ -90,25 +121,38 @@ const (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	podflowMapFlows               = "flows"
-	podflowMapFlowsOverflow       = "flows_overflow"
-	podflowMapSockStates          = "sock_states"
-	podflowMapTcpEvents           = "tcp_events"
-	podflowMapTcpOverflow         = "tcp_overflow"
-	podflowMapUpdateFailures      = "update_failures"
-	podflowProgFlowsEgress        = "flows_egress"
-	podflowProgFlowsIngress       = "flows_ingress"
-	podflowProgTcpState           = "tcp_state"
-	podflowVarCountTcpEvents      = "count_tcp_events"
-	podflowVarEphemeralPortMax    = "ephemeral_port_max"
-	podflowVarEphemeralPortMin    = "ephemeral_port_min"
-	podflowVarUnusedFlowCounters  = "unused_flow_counters"
-	podflowVarUnusedFlowKey       = "unused_flow_key"
-	podflowVarUnusedFlowRole      = "unused_flow_role"
-	podflowVarUnusedFlowTableId   = "unused_flow_table_id"
-	podflowVarUnusedTcpCounters   = "unused_tcp_counters"
-	podflowVarUnusedTcpEvent      = "unused_tcp_event"
-	podflowVarUnusedUpdateFailure = "unused_update_failure"
+	podflowMapDrops                  = "drops"
+	podflowMapDropsOverflow          = "drops_overflow"
+	podflowMapFlows                  = "flows"
+	podflowMapFlowsOverflow          = "flows_overflow"
+	podflowMapLatency                = "latency"
+	podflowMapLatencyOverflow        = "latency_overflow"
+	podflowMapSockStates             = "sock_states"
+	podflowMapTcpEvents              = "tcp_events"
+	podflowMapTcpOverflow            = "tcp_overflow"
+	podflowMapUpdateFailures         = "update_failures"
+	podflowProgFlowsEgress           = "flows_egress"
+	podflowProgFlowsIngress          = "flows_ingress"
+	podflowProgSkbDrop               = "skb_drop"
+	podflowProgTcpResetReceived      = "tcp_reset_received"
+	podflowProgTcpResetSent          = "tcp_reset_sent"
+	podflowProgTcpRetransmit         = "tcp_retransmit"
+	podflowProgTcpRtt                = "tcp_rtt"
+	podflowProgTcpState              = "tcp_state"
+	podflowVarCountTcpEvents         = "count_tcp_events"
+	podflowVarEphemeralPortMax       = "ephemeral_port_max"
+	podflowVarEphemeralPortMin       = "ephemeral_port_min"
+	podflowVarRecordConnectLatency   = "record_connect_latency"
+	podflowVarUnusedDropCounters     = "unused_drop_counters"
+	podflowVarUnusedFlowCounters     = "unused_flow_counters"
+	podflowVarUnusedFlowKey          = "unused_flow_key"
+	podflowVarUnusedFlowRole         = "unused_flow_role"
+	podflowVarUnusedFlowTableId      = "unused_flow_table_id"
+	podflowVarUnusedLatencyBucket    = "unused_latency_bucket"
+	podflowVarUnusedLatencyHistogram = "unused_latency_histogram"
+	podflowVarUnusedTcpCounters      = "unused_tcp_counters"
+	podflowVarUnusedTcpEvent         = "unused_tcp_event"
+	podflowVarUnusedUpdateFailure    = "unused_update_failure"
 )
 
 // loadPodflow returns the embedded CollectionSpec for podflow.
@@ -153,37 +197,50 @@ type podflowSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type podflowProgramSpecs struct {
-	FlowsEgress  *ebpf.ProgramSpec `ebpf:"flows_egress"`
-	FlowsIngress *ebpf.ProgramSpec `ebpf:"flows_ingress"`
-	TcpState     *ebpf.ProgramSpec `ebpf:"tcp_state"`
+	FlowsEgress      *ebpf.ProgramSpec `ebpf:"flows_egress"`
+	FlowsIngress     *ebpf.ProgramSpec `ebpf:"flows_ingress"`
+	SkbDrop          *ebpf.ProgramSpec `ebpf:"skb_drop"`
+	TcpResetReceived *ebpf.ProgramSpec `ebpf:"tcp_reset_received"`
+	TcpResetSent     *ebpf.ProgramSpec `ebpf:"tcp_reset_sent"`
+	TcpRetransmit    *ebpf.ProgramSpec `ebpf:"tcp_retransmit"`
+	TcpRtt           *ebpf.ProgramSpec `ebpf:"tcp_rtt"`
+	TcpState         *ebpf.ProgramSpec `ebpf:"tcp_state"`
 }
 
 // podflowMapSpecs contains maps before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type podflowMapSpecs struct {
-	Flows          *ebpf.MapSpec `ebpf:"flows"`
-	FlowsOverflow  *ebpf.MapSpec `ebpf:"flows_overflow"`
-	SockStates     *ebpf.MapSpec `ebpf:"sock_states"`
-	TcpEvents      *ebpf.MapSpec `ebpf:"tcp_events"`
-	TcpOverflow    *ebpf.MapSpec `ebpf:"tcp_overflow"`
-	UpdateFailures *ebpf.MapSpec `ebpf:"update_failures"`
+	Drops           *ebpf.MapSpec `ebpf:"drops"`
+	DropsOverflow   *ebpf.MapSpec `ebpf:"drops_overflow"`
+	Flows           *ebpf.MapSpec `ebpf:"flows"`
+	FlowsOverflow   *ebpf.MapSpec `ebpf:"flows_overflow"`
+	Latency         *ebpf.MapSpec `ebpf:"latency"`
+	LatencyOverflow *ebpf.MapSpec `ebpf:"latency_overflow"`
+	SockStates      *ebpf.MapSpec `ebpf:"sock_states"`
+	TcpEvents       *ebpf.MapSpec `ebpf:"tcp_events"`
+	TcpOverflow     *ebpf.MapSpec `ebpf:"tcp_overflow"`
+	UpdateFailures  *ebpf.MapSpec `ebpf:"update_failures"`
 }
 
 // podflowVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type podflowVariableSpecs struct {
-	CountTcpEvents      *ebpf.VariableSpec `ebpf:"count_tcp_events"`
-	EphemeralPortMax    *ebpf.VariableSpec `ebpf:"ephemeral_port_max"`
-	EphemeralPortMin    *ebpf.VariableSpec `ebpf:"ephemeral_port_min"`
-	UnusedFlowCounters  *ebpf.VariableSpec `ebpf:"unused_flow_counters"`
-	UnusedFlowKey       *ebpf.VariableSpec `ebpf:"unused_flow_key"`
-	UnusedFlowRole      *ebpf.VariableSpec `ebpf:"unused_flow_role"`
-	UnusedFlowTableId   *ebpf.VariableSpec `ebpf:"unused_flow_table_id"`
-	UnusedTcpCounters   *ebpf.VariableSpec `ebpf:"unused_tcp_counters"`
-	UnusedTcpEvent      *ebpf.VariableSpec `ebpf:"unused_tcp_event"`
-	UnusedUpdateFailure *ebpf.VariableSpec `ebpf:"unused_update_failure"`
+	CountTcpEvents         *ebpf.VariableSpec `ebpf:"count_tcp_events"`
+	EphemeralPortMax       *ebpf.VariableSpec `ebpf:"ephemeral_port_max"`
+	EphemeralPortMin       *ebpf.VariableSpec `ebpf:"ephemeral_port_min"`
+	RecordConnectLatency   *ebpf.VariableSpec `ebpf:"record_connect_latency"`
+	UnusedDropCounters     *ebpf.VariableSpec `ebpf:"unused_drop_counters"`
+	UnusedFlowCounters     *ebpf.VariableSpec `ebpf:"unused_flow_counters"`
+	UnusedFlowKey          *ebpf.VariableSpec `ebpf:"unused_flow_key"`
+	UnusedFlowRole         *ebpf.VariableSpec `ebpf:"unused_flow_role"`
+	UnusedFlowTableId      *ebpf.VariableSpec `ebpf:"unused_flow_table_id"`
+	UnusedLatencyBucket    *ebpf.VariableSpec `ebpf:"unused_latency_bucket"`
+	UnusedLatencyHistogram *ebpf.VariableSpec `ebpf:"unused_latency_histogram"`
+	UnusedTcpCounters      *ebpf.VariableSpec `ebpf:"unused_tcp_counters"`
+	UnusedTcpEvent         *ebpf.VariableSpec `ebpf:"unused_tcp_event"`
+	UnusedUpdateFailure    *ebpf.VariableSpec `ebpf:"unused_update_failure"`
 }
 
 // podflowObjects contains all objects after they have been loaded into the kernel.
@@ -206,18 +263,26 @@ func (o *podflowObjects) Close() error {
 //
 // It can be passed to loadPodflowObjects or ebpf.CollectionSpec.LoadAndAssign.
 type podflowMaps struct {
-	Flows          *ebpf.Map `ebpf:"flows"`
-	FlowsOverflow  *ebpf.Map `ebpf:"flows_overflow"`
-	SockStates     *ebpf.Map `ebpf:"sock_states"`
-	TcpEvents      *ebpf.Map `ebpf:"tcp_events"`
-	TcpOverflow    *ebpf.Map `ebpf:"tcp_overflow"`
-	UpdateFailures *ebpf.Map `ebpf:"update_failures"`
+	Drops           *ebpf.Map `ebpf:"drops"`
+	DropsOverflow   *ebpf.Map `ebpf:"drops_overflow"`
+	Flows           *ebpf.Map `ebpf:"flows"`
+	FlowsOverflow   *ebpf.Map `ebpf:"flows_overflow"`
+	Latency         *ebpf.Map `ebpf:"latency"`
+	LatencyOverflow *ebpf.Map `ebpf:"latency_overflow"`
+	SockStates      *ebpf.Map `ebpf:"sock_states"`
+	TcpEvents       *ebpf.Map `ebpf:"tcp_events"`
+	TcpOverflow     *ebpf.Map `ebpf:"tcp_overflow"`
+	UpdateFailures  *ebpf.Map `ebpf:"update_failures"`
 }
 
 func (m *podflowMaps) Close() error {
 	return _PodflowClose(
+		m.Drops,
+		m.DropsOverflow,
 		m.Flows,
 		m.FlowsOverflow,
+		m.Latency,
+		m.LatencyOverflow,
 		m.SockStates,
 		m.TcpEvents,
 		m.TcpOverflow,
@@ -229,31 +294,45 @@ func (m *podflowMaps) Close() error {
 //
 // It can be passed to loadPodflowObjects or ebpf.CollectionSpec.LoadAndAssign.
 type podflowVariables struct {
-	CountTcpEvents      *ebpf.Variable `ebpf:"count_tcp_events"`
-	EphemeralPortMax    *ebpf.Variable `ebpf:"ephemeral_port_max"`
-	EphemeralPortMin    *ebpf.Variable `ebpf:"ephemeral_port_min"`
-	UnusedFlowCounters  *ebpf.Variable `ebpf:"unused_flow_counters"`
-	UnusedFlowKey       *ebpf.Variable `ebpf:"unused_flow_key"`
-	UnusedFlowRole      *ebpf.Variable `ebpf:"unused_flow_role"`
-	UnusedFlowTableId   *ebpf.Variable `ebpf:"unused_flow_table_id"`
-	UnusedTcpCounters   *ebpf.Variable `ebpf:"unused_tcp_counters"`
-	UnusedTcpEvent      *ebpf.Variable `ebpf:"unused_tcp_event"`
-	UnusedUpdateFailure *ebpf.Variable `ebpf:"unused_update_failure"`
+	CountTcpEvents         *ebpf.Variable `ebpf:"count_tcp_events"`
+	EphemeralPortMax       *ebpf.Variable `ebpf:"ephemeral_port_max"`
+	EphemeralPortMin       *ebpf.Variable `ebpf:"ephemeral_port_min"`
+	RecordConnectLatency   *ebpf.Variable `ebpf:"record_connect_latency"`
+	UnusedDropCounters     *ebpf.Variable `ebpf:"unused_drop_counters"`
+	UnusedFlowCounters     *ebpf.Variable `ebpf:"unused_flow_counters"`
+	UnusedFlowKey          *ebpf.Variable `ebpf:"unused_flow_key"`
+	UnusedFlowRole         *ebpf.Variable `ebpf:"unused_flow_role"`
+	UnusedFlowTableId      *ebpf.Variable `ebpf:"unused_flow_table_id"`
+	UnusedLatencyBucket    *ebpf.Variable `ebpf:"unused_latency_bucket"`
+	UnusedLatencyHistogram *ebpf.Variable `ebpf:"unused_latency_histogram"`
+	UnusedTcpCounters      *ebpf.Variable `ebpf:"unused_tcp_counters"`
+	UnusedTcpEvent         *ebpf.Variable `ebpf:"unused_tcp_event"`
+	UnusedUpdateFailure    *ebpf.Variable `ebpf:"unused_update_failure"`
 }
 
 // podflowPrograms contains all programs after they have been loaded into the kernel.
 //
 // It can be passed to loadPodflowObjects or ebpf.CollectionSpec.LoadAndAssign.
 type podflowPrograms struct {
-	FlowsEgress  *ebpf.Program `ebpf:"flows_egress"`
-	FlowsIngress *ebpf.Program `ebpf:"flows_ingress"`
-	TcpState     *ebpf.Program `ebpf:"tcp_state"`
+	FlowsEgress      *ebpf.Program `ebpf:"flows_egress"`
+	FlowsIngress     *ebpf.Program `ebpf:"flows_ingress"`
+	SkbDrop          *ebpf.Program `ebpf:"skb_drop"`
+	TcpResetReceived *ebpf.Program `ebpf:"tcp_reset_received"`
+	TcpResetSent     *ebpf.Program `ebpf:"tcp_reset_sent"`
+	TcpRetransmit    *ebpf.Program `ebpf:"tcp_retransmit"`
+	TcpRtt           *ebpf.Program `ebpf:"tcp_rtt"`
+	TcpState         *ebpf.Program `ebpf:"tcp_state"`
 }
 
 func (p *podflowPrograms) Close() error {
 	return _PodflowClose(
 		p.FlowsEgress,
 		p.FlowsIngress,
+		p.SkbDrop,
+		p.TcpResetReceived,
+		p.TcpResetSent,
+		p.TcpRetransmit,
+		p.TcpRtt,
 		p.TcpState,
 	)
 }

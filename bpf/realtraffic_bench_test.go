@@ -22,14 +22,15 @@ type iperfPair struct {
 	env        *testnet.Env
 	client     *testnet.Netns
 	clientCg   *testnet.Cgroup
+	clientLink *testnet.Link
 	serverAddr string
 }
 
 func newIperfPair(tb testing.TB) *iperfPair {
 	env := testnet.New(tb)
 	a, c := env.Netns("ip-a"), env.Netns("ip-b")
-	_, lc := env.Veth(a, []netip.Prefix{netip.MustParsePrefix("10.221.0.1/24")}, c, []netip.Prefix{netip.MustParsePrefix("10.221.0.2/24")})
-	p := &iperfPair{t: tb, env: env, client: a, clientCg: env.Root.Child("client"), serverAddr: lc.Addr(false).String()}
+	la, lc := env.Veth(a, []netip.Prefix{netip.MustParsePrefix("10.221.0.1/24")}, c, []netip.Prefix{netip.MustParsePrefix("10.221.0.2/24")})
+	p := &iperfPair{t: tb, env: env, client: a, clientCg: env.Root.Child("client"), clientLink: la, serverAddr: lc.Addr(false).String()}
 	testnet.StartIperfServer(tb, c, env.Root.Child("server"), p.serverAddr)
 	return p
 }
@@ -98,10 +99,7 @@ func BenchmarkRealTraffic(b *testing.B) {
 	p := newIperfPair(b)
 	floor := loadBaselines(b)
 	runStats := func(prog *ebpf.Program) (uint64, time.Duration) {
-		st, err := prog.Stats()
-		if err != nil {
-			b.Fatal(err)
-		}
+		st := progStats(b, prog)
 		return st.RunCount, st.Runtime
 	}
 	var oursNs, floorNs []float64
@@ -197,3 +195,86 @@ func BenchmarkHookCost(b *testing.B) {
 type closerFunc func() error
 
 func (f closerFunc) Close() error { return f() }
+
+// BenchmarkRTTHooks compares the two hooks that can see RTT samples on
+// iperf3 traffic: tp_btf/tcp_probe (podflow's tcp_rtt) and sockops with
+// BPF_SOCK_OPS_RTT_CB (floor.bpf.c's sockops_rtt, doing the same work),
+// beside a no-op tcp_probe program. Each runs alone (programs sharing a
+// hook run in order and the first pays for cold caches), and its run time
+// from the kernel's BPF statistics is divided by the packets on the veth
+// (both directions): tcp_probe runs for every segment a socket receives,
+// sockops only per RTT sample.
+//
+//	go test -run '^$' -bench RTTHooks -benchtime 4x ./bpf/
+func BenchmarkRTTHooks(b *testing.B) {
+	stats, err := ebpf.EnableStats(uint32(0)) // BPF_STATS_RUN_TIME
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer stats.Close()
+	p := newIperfPair(b)
+	floor := loadBaselines(b)
+	tr, err := Load(&defaultConfig, Options{EphemeralPorts: ReadEphemeralPortRange()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer tr.Close()
+	spec, err := loadPodflow()
+	if err != nil {
+		b.Fatal(err)
+	}
+	tcpRTT, err := tr.loadProgram(spec, ProgTCPRTT)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer tcpRTT.Close()
+
+	hooks := []struct {
+		name   string
+		prog   *ebpf.Program
+		attach func() (link.Link, error)
+	}{
+		{"noop-tcp_probe", floor.NoopTcpProbe, func() (link.Link, error) {
+			return link.AttachTracing(link.TracingOptions{Program: floor.NoopTcpProbe})
+		}},
+		{"tcp_probe", tcpRTT, func() (link.Link, error) {
+			return link.AttachTracing(link.TracingOptions{Program: tcpRTT})
+		}},
+		{"sockops", floor.SockopsRtt, func() (link.Link, error) {
+			return link.AttachCgroup(link.CgroupOptions{Path: p.env.Root.Path, Attach: ebpf.AttachCGroupSockOps, Program: floor.SockopsRtt})
+		}},
+	}
+	nsPerPacket := make([][]float64, len(hooks))
+	runsPerPacket := make([][]float64, len(hooks))
+	for b.Loop() {
+		for i, h := range hooks {
+			l, err := h.attach()
+			if err != nil {
+				b.Fatal(err)
+			}
+			st0 := progStats(b, h.prog)
+			before := p.clientLink.Stats()
+			p.run(3)
+			d := p.clientLink.Stats().Sub(before)
+			st1 := progStats(b, h.prog)
+			l.Close()
+			pkts := float64(d.RxPackets + d.TxPackets)
+			nsPerPacket[i] = append(nsPerPacket[i], float64((st1.Runtime-st0.Runtime).Nanoseconds())/pkts)
+			runsPerPacket[i] = append(runsPerPacket[i], float64(st1.RunCount-st0.RunCount)/pkts)
+		}
+	}
+	for i, h := range hooks {
+		b.ReportMetric(median(nsPerPacket[i]), h.name+"-ns/packet")
+		b.ReportMetric(median(runsPerPacket[i]), h.name+"-runs/packet")
+	}
+}
+
+// progStats reads a program's run count and time (BPF statistics must be on).
+func progStats(tb testing.TB, prog *ebpf.Program) *ebpf.ProgramStats {
+	tb.Helper()
+	st, err := prog.Stats()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return st
+}

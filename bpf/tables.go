@@ -89,8 +89,9 @@ func (r *rotatingTable) retire() (*ebpf.Map, error) {
 
 // drainTable empties the retired table of r into fn, giving each flow's
 // per-CPU values, and returns the per-CPU overflow accumulated since the
-// previous drain. V is the per-CPU value type (FlowCounters, TCPCounters).
-func drainTable[V any](r *rotatingTable, fn func(FlowKey, []V), sub func(a, b *V)) ([]V, error) {
+// previous drain. V is the per-CPU value type (FlowCounters, TCPCounters),
+// O the per-CPU overflow type (V, or a histogram's buckets).
+func drainTable[V, O any](r *rotatingTable, fn func(FlowKey, []V), sub func(a, b *O)) ([]O, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 
@@ -175,14 +176,14 @@ func drainByIteration[V any](m *ebpf.Map, cpus int, fn func(*podflowFlowKey, []V
 
 // overflowDelta reads the cumulative per-CPU overflow slot and returns what
 // it gained since the previous drain.
-func overflowDelta[V any](r *rotatingTable, sub func(a, b *V)) ([]V, error) {
-	var cur []V
+func overflowDelta[O any](r *rotatingTable, sub func(a, b *O)) ([]O, error) {
+	var cur []O
 	if err := r.overflow.Lookup(uint32(0), &cur); err != nil {
 		return nil, fmt.Errorf("read %s overflow: %w", r.name, err)
 	}
-	delta := make([]V, len(cur))
+	delta := make([]O, len(cur))
 	copy(delta, cur)
-	if seen, ok := r.overflowSeen.([]V); ok {
+	if seen, ok := r.overflowSeen.([]O); ok {
 		for i := range delta {
 			sub(&delta[i], &seen[i])
 		}

@@ -39,6 +39,10 @@ type FlowKey struct {
 	ServerPort uint16
 	Protocol   uint8 // IANA protocol number
 	Role       Role
+	// Variant is zero for byte and handshake counters; a histogram bucket
+	// (LatencyBucketOf) for latency tables, the kernel's drop reason for
+	// drop tables.
+	Variant uint32
 }
 
 func flowKeyFromKernel(k *podflowFlowKey) FlowKey {
@@ -49,6 +53,7 @@ func flowKeyFromKernel(k *podflowFlowKey) FlowKey {
 		ServerPort: k.ServerPort,
 		Protocol:   k.Protocol,
 		Role:       Role(k.Role),
+		Variant:    k.Variant,
 	}
 }
 
@@ -95,6 +100,9 @@ const (
 	TCPFailAborted        = TCPEvent(podflowTcpEventTCP_EV_FAIL_ABORTED)
 	TCPFailOther          = TCPEvent(podflowTcpEventTCP_EV_FAIL_OTHER)
 	TCPAccepted           = TCPEvent(podflowTcpEventTCP_EV_ACCEPTED)
+	TCPRetransmit         = TCPEvent(podflowTcpEventTCP_EV_RETRANSMIT)
+	TCPResetSent          = TCPEvent(podflowTcpEventTCP_EV_RESET_SENT)
+	TCPResetReceived      = TCPEvent(podflowTcpEventTCP_EV_RESET_RECEIVED)
 	NumTCPEvents          = int(podflowTcpEventTCP_EV_MAX)
 )
 
@@ -117,9 +125,11 @@ type Table int
 
 // Tables (enum flow_table_id).
 const (
-	TableFlows = Table(podflowFlowTableIdTABLE_FLOWS)
-	TableTCP   = Table(podflowFlowTableIdTABLE_TCP)
-	numTables  = int(podflowFlowTableIdTABLE_MAX)
+	TableFlows   = Table(podflowFlowTableIdTABLE_FLOWS)
+	TableTCP     = Table(podflowFlowTableIdTABLE_TCP)
+	TableLatency = Table(podflowFlowTableIdTABLE_LATENCY)
+	TableDrops   = Table(podflowFlowTableIdTABLE_DROPS)
+	numTables    = int(podflowFlowTableIdTABLE_MAX)
 )
 
 func (t Table) String() string {
@@ -128,6 +138,10 @@ func (t Table) String() string {
 		return "flows"
 	case TableTCP:
 		return "tcp_events"
+	case TableLatency:
+		return "latency"
+	case TableDrops:
+		return "drops"
 	default:
 		return "unknown"
 	}
@@ -156,4 +170,66 @@ func (f UpdateFailure) String() string {
 	default:
 		return "other"
 	}
+}
+
+// Histogram names a latency histogram the kernel fills (enum latency_histogram).
+type Histogram int
+
+// Latency histograms.
+const (
+	HistRTT       = Histogram(podflowLatencyHistogramHIST_RTT)
+	HistConnect   = Histogram(podflowLatencyHistogramHIST_CONNECT)
+	NumHistograms = int(podflowLatencyHistogramHIST_MAX)
+)
+
+// LatencyBuckets is the number of log2 buckets of a kernel histogram:
+// bucket b < LatencyBuckets-1 holds samples of at most 2^b microseconds,
+// the last one everything above (LAT_BUCKETS in podflow.h).
+const LatencyBuckets = 26
+
+// LatencyBucketOf splits the Variant of a latency table key into the
+// histogram and the bucket.
+func LatencyBucketOf(variant uint32) (Histogram, int) {
+	return Histogram(variant >> 8), int(variant & 0xff)
+}
+
+// LatencyBucket is one bucket of one flow's histogram: the samples that
+// fell into it and their sum in microseconds. The layout matches struct
+// latency_bucket.
+type LatencyBucket struct {
+	_         structs.HostLayout
+	Count     uint64
+	SumMicros uint64
+}
+
+// Add adds o to b.
+func (b *LatencyBucket) Add(o *LatencyBucket) {
+	b.Count += o.Count
+	b.SumMicros += o.SumMicros
+}
+
+// LatencyOverflow holds, per histogram and bucket, the samples that found
+// no table entry (struct latency_overflow).
+type LatencyOverflow struct {
+	_       structs.HostLayout
+	Buckets [NumHistograms * LatencyBuckets]LatencyBucket
+}
+
+// Bucket returns the overflow of bucket b of histogram h.
+func (o *LatencyOverflow) Bucket(h Histogram, b int) *LatencyBucket {
+	return &o.Buckets[int(h)*LatencyBuckets+b]
+}
+
+// DropCounters are packets the kernel dropped for one flow and reason,
+// and their IP length (struct drop_counters).
+type DropCounters struct {
+	_       structs.HostLayout
+	Packets uint64
+	Bytes   uint64
+}
+
+// Add adds o to c.
+func (c *DropCounters) Add(o *DropCounters) {
+	c.Packets += o.Packets
+	c.Bytes += o.Bytes
 }

@@ -34,9 +34,14 @@ type Collector interface {
 
 // Sources are what collectors read from; main wires them.
 type Sources struct {
-	Flows  FlowSource
-	TCP    TCPSource
-	Tracer TracerStatus
+	Flows   FlowSource
+	TCP     TCPSource
+	Latency LatencySource
+	Drops   DropSource
+	// DropReasons names the kernel's drop reasons (bpf.DropReasons); a
+	// reason it lacks is exported as UNKNOWN.
+	DropReasons map[uint32]string
+	Tracer      TracerStatus
 	// Kube is the Kubernetes cache's status; nil in host mode.
 	Kube     KubeStatus
 	Resolver Resolver
@@ -61,7 +66,8 @@ func register(name string, defaultEnabled bool, programs []string, build func(*C
 // Config holds the --collector.* flags.
 type Config struct {
 	enabled map[string]*bool
-	// MaxSeries is the series budget of each flow family.
+	// MaxSeries is the series budget of each flow family; histogram
+	// families count label sets (each histSeries series).
 	MaxSeries int
 	// IdleTTL is how long a series without traffic stays exported.
 	IdleTTL time.Duration
@@ -82,7 +88,7 @@ func AddFlags(app *kingpin.Application) *Config {
 			Default(strconv.FormatBool(r.defaultEnabled)).Bool()
 	}
 	app.Flag("collector.flows.max-series",
-		"Series budget of each flow family (bytes, packets, TCP outcomes). Label sets beyond it are counted in one series whose labels are all __overflow__.").
+		"Series budget of each flow family (bytes, packets, TCP events, drops); latency histogram families count label sets, each "+strconv.Itoa(histSeries)+" series. Label sets beyond it are counted in one series whose labels are all __overflow__.").
 		Default("5000").IntVar(&c.MaxSeries)
 	app.Flag("collector.flows.idle-ttl",
 		"A flow series without traffic for this long is dropped from /metrics, freeing its place in the budget.").

@@ -44,17 +44,23 @@ func TestFlags(t *testing.T) {
 		err      string
 	}{
 		{
-			args:     nil,
-			enabled:  []string{"bpf", "flows", "kube", "tcp"},
-			programs: []string{bpf.ProgFlowsIngress, bpf.ProgFlowsEgress, bpf.ProgTCPState},
+			args:    nil,
+			enabled: []string{"bpf", "drops", "flows", "kube", "latency", "tcp"},
+			programs: []string{bpf.ProgDrops, bpf.ProgFlowsIngress, bpf.ProgFlowsEgress, bpf.ProgTCPState, bpf.ProgTCPRTT,
+				bpf.ProgRetransmit, bpf.ProgResetSent, bpf.ProgResetRecv},
 		},
 		{
-			args:     []string{"--no-collector.flows"},
-			enabled:  []string{"bpf", "kube", "tcp"},
-			programs: []string{bpf.ProgTCPState},
+			args:     []string{"--no-collector.flows", "--no-collector.drops"},
+			enabled:  []string{"bpf", "kube", "latency", "tcp"},
+			programs: []string{bpf.ProgTCPRTT, bpf.ProgTCPState, bpf.ProgRetransmit, bpf.ProgResetSent, bpf.ProgResetRecv},
 		},
 		{
-			args:     []string{"--no-collector.flows", "--no-collector.tcp"},
+			args:     []string{"--no-collector.flows", "--no-collector.tcp", "--no-collector.latency"},
+			enabled:  []string{"bpf", "drops", "kube"},
+			programs: []string{bpf.ProgDrops},
+		},
+		{
+			args:     []string{"--no-collector.flows", "--no-collector.tcp", "--no-collector.latency", "--no-collector.drops"},
 			enabled:  []string{"bpf", "kube"},
 			programs: nil,
 		},

@@ -31,6 +31,10 @@ type fakeSource struct {
 	tcp         []fakeTCP
 	flowOver    []bpf.FlowCounters
 	tcpOver     []bpf.TCPCounters
+	latency     []fakeLatency
+	latencyOver []bpf.LatencyOverflow
+	drops       []fakeDrop
+	dropOver    []bpf.DropCounters
 	err         error
 	drains      int
 	status      []bpf.ProgramStatus
@@ -47,6 +51,32 @@ type fakeFlow struct {
 type fakeTCP struct {
 	key    bpf.FlowKey
 	perCPU []bpf.TCPCounters
+}
+
+type fakeLatency struct {
+	key    bpf.FlowKey
+	perCPU []bpf.LatencyBucket
+}
+
+type fakeDrop struct {
+	key    bpf.FlowKey
+	perCPU []bpf.DropCounters
+}
+
+// addLatency queues samples of bucket b of histogram h for flow k.
+func (f *fakeSource) addLatency(k bpf.FlowKey, h bpf.Histogram, b int, perCPU ...bpf.LatencyBucket) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	k.Variant = uint32(h)<<8 | uint32(b) // LATENCY_VARIANT in podflow.h
+	f.latency = append(f.latency, fakeLatency{k, perCPU})
+}
+
+// addDrop queues drops for flow k and the kernel's reason.
+func (f *fakeSource) addDrop(k bpf.FlowKey, reason uint32, perCPU ...bpf.DropCounters) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	k.Variant = reason
+	f.drops = append(f.drops, fakeDrop{k, perCPU})
 }
 
 func (f *fakeSource) addFlow(k bpf.FlowKey, perCPU ...bpf.FlowCounters) {
@@ -84,6 +114,30 @@ func (f *fakeSource) DrainTCP(fn func(bpf.FlowKey, []bpf.TCPCounters)) ([]bpf.TC
 	f.tcp = nil
 	over := f.tcpOver
 	f.tcpOver = nil
+	return over, f.err
+}
+
+func (f *fakeSource) DrainLatency(fn func(bpf.FlowKey, []bpf.LatencyBucket)) ([]bpf.LatencyOverflow, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, l := range f.latency {
+		fn(l.key, l.perCPU)
+	}
+	f.latency = nil
+	over := f.latencyOver
+	f.latencyOver = nil
+	return over, f.err
+}
+
+func (f *fakeSource) DrainDrops(fn func(bpf.FlowKey, []bpf.DropCounters)) ([]bpf.DropCounters, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, d := range f.drops {
+		fn(d.key, d.perCPU)
+	}
+	f.drops = nil
+	over := f.dropOver
+	f.dropOver = nil
 	return over, f.err
 }
 
@@ -157,11 +211,17 @@ func testConfig(maxSeries int, enabled ...string) *Config {
 
 func nopLogger() log.Logger { return log.NewNopLogger() }
 
+// testDropReasons names two of the kernel's drop reasons; others are UNKNOWN.
+var testDropReasons = map[uint32]string{2: "NO_SOCKET", 12: "NETFILTER_DROP"}
+
 // newTestPodflow builds the enabled collectors over the fakes, with every
 // collector's clock set to clk.
 func newTestPodflow(t *testing.T, cfg *Config, src *fakeSource, res Resolver, schema Schema, clk *clock) (*Podflow, *prometheus.Registry) {
 	t.Helper()
-	p, err := New(cfg, Sources{Flows: src, TCP: src, Tracer: src, Resolver: res, Schema: schema}, log.NewNopLogger())
+	p, err := New(cfg, Sources{
+		Flows: src, TCP: src, Latency: src, Drops: src, DropReasons: testDropReasons, Tracer: src,
+		Resolver: res, Schema: schema,
+	}, log.NewNopLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,6 +237,10 @@ func registerWithClock(t *testing.T, p *Podflow, clk *clock) *prometheus.Registr
 		case *flowsCollector:
 			c.now = clk.Now
 		case *tcpCollector:
+			c.now = clk.Now
+		case *latencyCollector:
+			c.now = clk.Now
+		case *dropsCollector:
 			c.now = clk.Now
 		}
 	}

@@ -26,42 +26,32 @@ func init() {
 
 // flowsCollector exports bytes and packets per flow and direction.
 type flowsCollector struct {
-	src      FlowSource
-	resolver Resolver
-	ttl      time.Duration
-	now      func() time.Time
+	src FlowSource
+	ttl time.Duration
+	now func() time.Time
 
-	mu    sync.Mutex
-	table *table // transmit bytes, transmit packets, receive bytes, receive packets
-	// resolved remembers the series key of each kernel flow key while the
-	// resolver's generation stays the same: most flows of a scrape were in
-	// the previous one, and one lookup replaces resolving and interning.
-	resolved   map[bpf.FlowKey]resolvedFlow
-	generation uint64
-}
-
-type resolvedFlow struct {
-	key  seriesKey
-	seen int64
+	mu       sync.Mutex
+	table    *table // transmit bytes, transmit packets, receive bytes, receive packets
+	resolved resolutions
 }
 
 func newFlowsCollector(cfg *Config, src Sources) (Collector, error) {
 	if src.Flows == nil || src.Resolver == nil {
 		return nil, errNoSource
 	}
-	return &flowsCollector{
-		src:      src.Flows,
-		resolver: src.Resolver,
-		ttl:      cfg.IdleTTL,
-		now:      time.Now,
-		resolved: map[bpf.FlowKey]resolvedFlow{},
+	c := &flowsCollector{
+		src: src.Flows,
+		ttl: cfg.IdleTTL,
+		now: time.Now,
 		table: newTable(src.Schema.identityLabels(), cfg.MaxSeries,
 			columnSpec{"podflow_flow_transmit_bytes_total", "Bytes local sockets sent, IP header included, per flow."},
 			columnSpec{"podflow_flow_transmit_packets_total", "Packets (wire segments) local sockets sent, per flow."},
 			columnSpec{"podflow_flow_receive_bytes_total", "Bytes local sockets received, IP header included, per flow."},
 			columnSpec{"podflow_flow_receive_packets_total", "Packets (wire segments) local sockets received, per flow."},
 		),
-	}, nil
+	}
+	c.resolved = newResolutions(src.Resolver, &c.table.peers)
+	return c, nil
 }
 
 func (c *flowsCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -73,16 +63,13 @@ func (c *flowsCollector) Update(ch chan<- prometheus.Metric) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.now().UnixNano()
-	if g := c.resolver.Generation(); g != c.generation {
-		clear(c.resolved)
-		c.generation = g
-	}
+	c.resolved.start()
 	overflow, err := c.src.DrainFlows(func(k bpf.FlowKey, perCPU []bpf.FlowCounters) {
 		var sum bpf.FlowCounters
 		for i := range perCPU {
 			sum.Add(&perCPU[i])
 		}
-		sk := c.seriesKey(k, now)
+		sk := c.resolved.key(k, now)
 		c.table.add(&sk, &[maxColumns]uint64{sum.TxBytes, sum.TxPackets, sum.RxBytes, sum.RxPackets}, now)
 	})
 	var o bpf.FlowCounters
@@ -92,34 +79,9 @@ func (c *flowsCollector) Update(ch chan<- prometheus.Metric) error {
 	for i, v := range []uint64{o.TxBytes, o.TxPackets, o.RxBytes, o.RxPackets} {
 		c.table.columns[i].addOverflow(v, now)
 	}
-	// Forget flows before identities: a remembered key must not outlive
-	// the interned identities it names.
-	cutoff := now - int64(c.ttl)
-	for k, rf := range c.resolved {
-		if rf.seen < cutoff {
-			delete(c.resolved, k)
-		}
-	}
+	c.resolved.expire(now - int64(c.ttl))
 	c.table.expire(now, c.ttl)
 	c.table.collect(ch)
 	c.table.collectStats(ch)
 	return err
-}
-
-// seriesKey returns the series key of kernel flow k, resolving it only when
-// it is not remembered from an earlier drain.
-func (c *flowsCollector) seriesKey(k bpf.FlowKey, now int64) seriesKey {
-	rf, ok := c.resolved[k]
-	if ok {
-		c.table.peers.touch(&rf.key, now)
-	} else {
-		local, remote := c.resolver.Resolve(k)
-		rf.key = c.table.key(local, remote, seriesKey{role: k.Role, protocol: k.Protocol, port: k.ServerPort}, now)
-		if local == unknownPeer || remote == unknownPeer {
-			return rf.key
-		}
-	}
-	rf.seen = now
-	c.resolved[k] = rf // the second lookup finds the entry in cache
-	return rf.key
 }

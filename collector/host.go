@@ -79,6 +79,12 @@ func (h *HostResolver) Resolve(k bpf.FlowKey) (local, remote Peer) {
 }
 
 func (h *HostResolver) local(id uint64) Peer {
+	if id == 0 {
+		// No socket (a dropped packet, a RST to a closed port): the
+		// kernel acted for the host, named like the root cgroup.
+		workload, kind := CgroupName("/")
+		return Peer{Workload: workload, Kind: kind}
+	}
 	if p, ok := h.locals[id]; ok {
 		return p
 	}

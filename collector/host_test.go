@@ -72,6 +72,12 @@ func TestHostResolver(t *testing.T) {
 	if l != unknownPeer || r != unknownPeer {
 		t.Errorf("unknown cgroup and address resolved to %+v, %+v", l, r)
 	}
+	// No socket (cgroup id 0): the host, named like the root cgroup
+	// without asking the index (which here would name id 0 otherwise).
+	withZero := fakeCgroups{0: "/system.slice/not-asked.service"}
+	if l, _ := NewHostResolver(withZero, RemoteByAddress).Resolve(bpf.FlowKey{Remote: k.Remote}); l != (Peer{Workload: "host", Kind: "host"}) {
+		t.Errorf("cgroup id 0 resolved to %+v, want the host", l)
+	}
 	if _, err := ParseRemoteNaming("dns"); err == nil {
 		t.Error("ParseRemoteNaming accepted an unknown naming")
 	}

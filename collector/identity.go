@@ -61,13 +61,13 @@ type Schema struct {
 
 // seriesKey identifies a row of a table: both identities (interned, see
 // peers), the connection facts that are labels, and variant (e.g. a failure
-// reason). It is small and pointer-free, so hashing it is cheap.
+// or drop reason). It is small and pointer-free, so hashing it is cheap.
 type seriesKey struct {
 	local, remote uint32
 	role          bpf.Role
 	protocol      uint8
 	port          uint16
-	variant       uint8
+	variant       uint32
 }
 
 // overflowValue is every label value of the series that holds what did not
@@ -170,6 +170,67 @@ func (ps *peers) expire(cutoff int64) {
 			delete(ps.ids, p)
 			ps.list[id] = Peer{}
 			ps.free = append(ps.free, id)
+		}
+	}
+}
+
+// resolutions remembers the series key of each kernel flow key while the
+// resolver's generation stays the same: most flows of a scrape were in the
+// previous one, and one lookup replaces resolving and interning. The keys
+// name identities interned in peers.
+type resolutions struct {
+	resolver   Resolver
+	peers      *peers
+	keys       map[bpf.FlowKey]resolvedFlow
+	generation uint64
+}
+
+type resolvedFlow struct {
+	key  seriesKey
+	seen int64
+}
+
+func newResolutions(r Resolver, p *peers) resolutions {
+	return resolutions{resolver: r, peers: p, keys: map[bpf.FlowKey]resolvedFlow{}}
+}
+
+// start begins a drain: remembered keys are forgotten when the resolver's
+// answers may have changed.
+func (rs *resolutions) start() {
+	if g := rs.resolver.Generation(); g != rs.generation {
+		clear(rs.keys)
+		rs.generation = g
+	}
+}
+
+// key returns the series key of kernel flow k (its identities and
+// connection facts; variant zero), resolving it only when it is not
+// remembered from an earlier drain.
+func (rs *resolutions) key(k bpf.FlowKey, now int64) seriesKey {
+	rf, ok := rs.keys[k]
+	if ok {
+		rs.peers.touch(&rf.key, now)
+	} else {
+		local, remote := rs.resolver.Resolve(k)
+		rf.key = seriesKey{
+			local: rs.peers.id(local, now), remote: rs.peers.id(remote, now),
+			role: k.Role, protocol: k.Protocol, port: k.ServerPort,
+		}
+		if local == unknownPeer || remote == unknownPeer {
+			return rf.key
+		}
+	}
+	rf.seen = now
+	rs.keys[k] = rf // the second lookup finds the entry in cache
+	return rf.key
+}
+
+// expire forgets flows not seen since cutoff. Call it before the peers
+// expire: a remembered key must not outlive the identities it names.
+func (rs *resolutions) expire(cutoff int64) {
+	for k, rf := range rs.keys {
+		if rf.seen < cutoff {
+			delete(rs.keys, k)
 		}
 	}
 }

@@ -35,10 +35,11 @@ const (
 
 // KubeResolver names flows with Kubernetes identities. The local side: the
 // pod whose cgroup the socket is in (hostNetwork pods included); a socket in
-// no pod's cgroup but with a pod's address (the kernel's own sockets in a
-// pod's network namespace) is that pod's; other local processes are named
-// by their cgroup like in host mode, with kind "host". The remote side: see
-// kube.Cache.Remote.
+// no pod's cgroup, or a packet without a socket (cgroup id 0), with a pod's
+// address (the kernel's own sockets in a pod's network namespace) is that
+// pod's; other local processes are named by their cgroup like in host mode,
+// with kind "host", and packets without a socket like the root cgroup. The
+// remote side: see kube.Cache.Remote.
 type KubeResolver struct {
 	ids         KubeIdentities
 	cgroups     CgroupPaths
@@ -84,10 +85,15 @@ func (r *KubeResolver) Resolve(k bpf.FlowKey) (local, remote Peer) {
 }
 
 func (r *KubeResolver) local(k bpf.FlowKey) Peer {
-	path, ok := r.cgroups.Path(k.CgroupID)
-	if !ok {
-		r.outcomes[sideLocal][kube.Unknown].Add(1)
-		return unknownPeer
+	// No socket (a dropped packet, a RST to a closed port): the kernel
+	// acted in the root cgroup, for the pod of the local address if any.
+	path := "/"
+	if k.CgroupID != 0 {
+		var ok bool
+		if path, ok = r.cgroups.Path(k.CgroupID); !ok {
+			r.outcomes[sideLocal][kube.Unknown].Add(1)
+			return unknownPeer
+		}
 	}
 	if uid, ok := kube.PodUIDFromCgroup(path); ok {
 		id, ok := r.ids.PodByUID(uid)

@@ -57,6 +57,7 @@ var (
 		2: "/system.slice/kubelet.service",
 		3: "/", // the kernel's own sockets, e.g. in a pod's network namespace
 		4: "/kubepods.slice/kubepods-podffffffff_ffff_ffff_ffff_ffffffffffff.slice",
+		0: "/system.slice/not-asked.service", // id 0 is no socket: never looked up
 	}
 )
 
@@ -89,6 +90,13 @@ func TestKubeResolver(t *testing.T) {
 			unknownPeer, Peer{Workload: "world", Kind: "world"}},
 		{"a cgroup gone", bpf.FlowKey{CgroupID: 99, Remote: addrDB}, unknownPeer,
 			Peer{Namespace: "shop", Workload: "db", Kind: "StatefulSet", Pod: "db-0", Service: "db-headless", Labels: "db\x00"}},
+		{"no socket, a pod's address", bpf.FlowKey{Local: addrWeb, Remote: addrGW},
+			Peer{Namespace: "shop", Workload: "web", Kind: "Deployment", Pod: "web-7d9c5b6f4-x2x9k", Labels: "web\x00payments"},
+			Peer{Workload: "node-1", Kind: "node"}},
+		{"no socket, not a pod's address", bpf.FlowKey{Local: addrGW, Remote: addrDB},
+			Peer{Workload: "host", Kind: KindHost},
+			Peer{Namespace: "shop", Workload: "db", Kind: "StatefulSet", Pod: "db-0", Service: "db-headless", Labels: "db\x00"}},
+		{"no socket, no address", bpf.FlowKey{}, Peer{Workload: "host", Kind: KindHost}, unknownPeer},
 	} {
 		l, rem := r.Resolve(tc.key)
 		if l != tc.local || rem != tc.remote {
@@ -96,7 +104,7 @@ func TestKubeResolver(t *testing.T) {
 		}
 	}
 	local, remote := r.Resolutions()
-	if local != [3]uint64{2, 3, 0} || remote != [3]uint64{0, 4, 1} {
+	if local != [3]uint64{2, 6, 0} || remote != [3]uint64{1, 6, 1} {
 		t.Errorf("resolutions: local %v, remote %v (by outcome unknown, resolved, world)", local, remote)
 	}
 }

@@ -15,20 +15,42 @@ import (
 // maxColumns is the most families one table holds.
 const maxColumns = 4
 
-// column is one counter family of a table, with its own series budget.
-type column struct {
+// family is one metric family of a table, with its own series budget and
+// the counts its self-metrics export.
+type family struct {
 	name string
 	desc *prometheus.Desc
 	max  int
 
-	admitted int // series of this family now
-	// overflow counts what did not fit: the budget, or a full kernel
-	// table. overflowLast is when it last grew (zero: no overflow series).
-	overflow     uint64
+	admitted int // label sets of this family now
+	// overflowLast is when the __overflow__ series, which counts what did
+	// not fit (the budget, or a full kernel table), last grew (zero: no
+	// overflow series).
 	overflowLast int64
 	// dropped counts increments folded into overflow for lack of budget,
 	// expired the series removed after the idle TTL.
 	dropped, expired uint64
+}
+
+func newFamily(spec columnSpec, labels labelSet, max int) family {
+	return family{name: spec.name, desc: prometheus.NewDesc(spec.name, spec.help, labels.names(), nil), max: max}
+}
+
+// expireOverflow reports whether the __overflow__ series has had no
+// increment since cutoff, and if so removes it.
+func (f *family) expireOverflow(cutoff int64) bool {
+	if f.overflowLast == 0 || f.overflowLast >= cutoff {
+		return false
+	}
+	f.overflowLast = 0
+	f.expired++
+	return true
+}
+
+// column is one counter family of a table.
+type column struct {
+	family
+	overflow uint64 // the value of the __overflow__ series
 }
 
 // table accumulates the series of families that share one label schema,
@@ -41,8 +63,7 @@ type column struct {
 // __overflow__ series, so the sum over a family stays the truth. Rows
 // without increments for the idle TTL are removed, freeing their places.
 type table struct {
-	labels  []label // identity labels, then the table's own (e.g. reason)
-	order   []int   // indexes of labels sorted by name, as client_golang wants pairs
+	labelSet
 	columns []*column
 	// overflowLabels are the label pairs of every __overflow__ series.
 	overflowLabels []*dto.LabelPair
@@ -64,20 +85,11 @@ type row struct {
 type columnSpec struct{ name, help string }
 
 func newTable(labels []label, max int, cols ...columnSpec) *table {
-	names := make([]string, len(labels))
-	for i, l := range labels {
-		names[i] = l.name
-	}
-	t := &table{labels: labels, index: map[seriesKey]int32{}, peers: newPeers()}
-	t.order = make([]int, len(labels))
-	for i := range t.order {
-		t.order[i] = i
-	}
-	sort.Slice(t.order, func(a, b int) bool { return labels[t.order[a]].name < labels[t.order[b]].name })
+	t := &table{labelSet: newLabelSet(labels), index: map[seriesKey]int32{}, peers: newPeers()}
 	for _, c := range cols {
-		t.columns = append(t.columns, &column{name: c.name, desc: prometheus.NewDesc(c.name, c.help, names, nil), max: max})
+		t.columns = append(t.columns, &column{family: newFamily(c, t.labelSet, max)})
 	}
-	t.overflowLabels = t.labelPairs(func(*label) string { return overflowValue })
+	t.overflowLabels = t.pairs(func(*label) string { return overflowValue })
 	return t
 }
 
@@ -133,7 +145,7 @@ func (t *table) add(k *seriesKey, vals *[maxColumns]uint64, now int64) {
 		}
 	}
 	key := *k // a copy, so that only this rare path pays for the closure's escape
-	r.labels = t.labelPairs(func(l *label) string { return l.value(&key, &t.peers) })
+	r.labels = t.pairs(func(l *label) string { return l.value(&key, &t.peers) })
 	t.index[*k] = int32(len(t.rows))
 	t.rows = append(t.rows, r)
 }
@@ -153,10 +165,34 @@ func (c *column) addOverflow(v uint64, now int64) {
 	c.overflowLast = now
 }
 
-func (t *table) labelPairs(value func(*label) string) []*dto.LabelPair {
-	pairs := make([]*dto.LabelPair, len(t.order))
-	for i, idx := range t.order {
-		l := &t.labels[idx]
+// labelSet is the label schema of a table.
+type labelSet struct {
+	labels []label // identity labels, then the table's own (e.g. reason)
+	order  []int   // indexes of labels sorted by name, as client_golang wants pairs
+}
+
+func newLabelSet(labels []label) labelSet {
+	s := labelSet{labels: labels, order: make([]int, len(labels))}
+	for i := range s.order {
+		s.order[i] = i
+	}
+	sort.Slice(s.order, func(a, b int) bool { return labels[s.order[a]].name < labels[s.order[b]].name })
+	return s
+}
+
+func (s *labelSet) names() []string {
+	names := make([]string, len(s.labels))
+	for i, l := range s.labels {
+		names[i] = l.name
+	}
+	return names
+}
+
+// pairs builds the label pairs of one series, sorted by name.
+func (s *labelSet) pairs(value func(*label) string) []*dto.LabelPair {
+	pairs := make([]*dto.LabelPair, len(s.order))
+	for i, idx := range s.order {
+		l := &s.labels[idx]
 		pairs[i] = &dto.LabelPair{Name: proto.String(l.name), Value: proto.String(value(l))}
 	}
 	return pairs
@@ -178,19 +214,11 @@ func (t *table) expire(now int64, ttl time.Duration) {
 				col.expired++
 			}
 		}
-		delete(t.index, r.key)
-		last := len(t.rows) - 1
-		if i != last {
-			t.rows[i] = t.rows[last]
-			t.index[t.rows[i].key] = int32(i)
-		}
-		t.rows[last] = row{}
-		t.rows = t.rows[:last]
+		t.rows = swapRemove(t.rows, t.index, i, func(r *row) seriesKey { return r.key })
 	}
 	for _, col := range t.columns {
-		if col.overflowLast != 0 && col.overflowLast < cutoff {
-			col.overflow, col.overflowLast = 0, 0
-			col.expired++
+		if col.expireOverflow(cutoff) {
+			col.overflow = 0
 		}
 	}
 	// Rows are gone first: an identity unused since the cutoff is in no
@@ -254,10 +282,10 @@ func (t *table) describe(ch chan<- *prometheus.Desc) {
 
 var (
 	seriesDesc = prometheus.NewDesc("podflow_series",
-		"Series a flow family exports now, not counting its __overflow__ series.",
+		"Series a flow family exports now, not counting its __overflow__ series; label sets for a histogram family.",
 		[]string{"family"}, nil)
 	seriesLimitDesc = prometheus.NewDesc("podflow_series_limit",
-		"Series budget of a flow family (--collector.flows.max-series).",
+		"Series budget of a flow family (--collector.flows.max-series); label sets for a histogram family.",
 		[]string{"family"}, nil)
 	seriesDroppedDesc = prometheus.NewDesc("podflow_series_dropped_total",
 		"Increments of label sets that did not fit the series budget; they were counted in the family's __overflow__ series.",
@@ -277,9 +305,28 @@ func describeFamilyStats(ch chan<- *prometheus.Desc) {
 // collectStats sends the self-metrics of every family of t.
 func (t *table) collectStats(ch chan<- prometheus.Metric) {
 	for _, c := range t.columns {
-		ch <- prometheus.MustNewConstMetric(seriesDesc, prometheus.GaugeValue, float64(c.admitted), c.name)
-		ch <- prometheus.MustNewConstMetric(seriesLimitDesc, prometheus.GaugeValue, float64(c.max), c.name)
-		ch <- prometheus.MustNewConstMetric(seriesDroppedDesc, prometheus.CounterValue, float64(c.dropped), c.name)
-		ch <- prometheus.MustNewConstMetric(seriesExpiredDesc, prometheus.CounterValue, float64(c.expired), c.name)
+		c.collectStats(ch)
 	}
+}
+
+// collectStats sends the self-metrics of f.
+func (f *family) collectStats(ch chan<- prometheus.Metric) {
+	ch <- prometheus.MustNewConstMetric(seriesDesc, prometheus.GaugeValue, float64(f.admitted), f.name)
+	ch <- prometheus.MustNewConstMetric(seriesLimitDesc, prometheus.GaugeValue, float64(f.max), f.name)
+	ch <- prometheus.MustNewConstMetric(seriesDroppedDesc, prometheus.CounterValue, float64(f.dropped), f.name)
+	ch <- prometheus.MustNewConstMetric(seriesExpiredDesc, prometheus.CounterValue, float64(f.expired), f.name)
+}
+
+// swapRemove deletes rows[i] from rows and from index (which maps keys to
+// positions), moving the last row into its place.
+func swapRemove[R any](rows []R, index map[seriesKey]int32, i int, key func(*R) seriesKey) []R {
+	delete(index, key(&rows[i]))
+	last := len(rows) - 1
+	if i != last {
+		rows[i] = rows[last]
+		index[key(&rows[i])] = int32(i)
+	}
+	var zero R
+	rows[last] = zero
+	return rows[:last]
 }

@@ -12,13 +12,14 @@ import (
 	"github.com/podflow/podflow_exporter/bpf"
 )
 
-// TCPSource yields the TCP handshake outcomes counted since its previous drain.
+// TCPSource yields the TCP handshake outcomes, retransmits and resets
+// counted since its previous drain.
 type TCPSource interface {
 	DrainTCP(fn func(bpf.FlowKey, []bpf.TCPCounters)) ([]bpf.TCPCounters, error)
 }
 
 func init() {
-	register("tcp", true, []string{bpf.ProgTCPState}, newTCPCollector)
+	register("tcp", true, []string{bpf.ProgTCPState, bpf.ProgRetransmit, bpf.ProgResetSent, bpf.ProgResetRecv}, newTCPCollector)
 }
 
 // failureReasons names the reason label of each connect failure event.
@@ -31,7 +32,8 @@ var failureReasons = map[bpf.TCPEvent]string{
 	bpf.TCPFailOther:       "other",
 }
 
-// tcpCollector exports the outcome of every TCP handshake per flow.
+// tcpCollector exports the outcome of every TCP handshake, and the
+// retransmits and resets of TCP connections, per flow.
 type tcpCollector struct {
 	src      TCPSource
 	resolver Resolver
@@ -40,8 +42,9 @@ type tcpCollector struct {
 
 	mu sync.Mutex
 	// handshakes holds connect attempts and successes (client flows) and
-	// accepts (server flows); failures one row per flow and reason.
-	handshakes, failures *table
+	// accepts (server flows); failures one row per flow and reason;
+	// health retransmits and resets.
+	handshakes, failures, health *table
 }
 
 // Columns of tcpCollector.handshakes.
@@ -50,6 +53,9 @@ const (
 	colEstablished
 	colAccepted
 )
+
+// healthEvents are the events of tcpCollector.health, one per column.
+var healthEvents = []bpf.TCPEvent{bpf.TCPRetransmit, bpf.TCPResetSent, bpf.TCPResetReceived}
 
 func newTCPCollector(cfg *Config, src Sources) (Collector, error) {
 	if src.TCP == nil || src.Resolver == nil {
@@ -70,10 +76,15 @@ func newTCPCollector(cfg *Config, src Sources) (Collector, error) {
 		failures: newTable(append(labels, reason), cfg.MaxSeries,
 			columnSpec{"podflow_tcp_connect_failures_total", "TCP connects of local sockets that failed, by reason: refused (RST), timeout (no answer), unreachable (ICMP), reset, aborted (closed by the application first), other."},
 		),
+		health: newTable(labels, cfg.MaxSeries,
+			columnSpec{"podflow_tcp_retransmitted_segments_total", "TCP segments local sockets retransmitted, per flow."},
+			columnSpec{"podflow_tcp_resets_sent_total", "TCP resets (RST) the kernel sent, per flow; for segments no socket took (e.g. to a closed port) the local side is the pod that has the address, else the host."},
+			columnSpec{"podflow_tcp_resets_received_total", "TCP resets (RST) local sockets received, per flow."},
+		),
 	}, nil
 }
 
-func (c *tcpCollector) tables() []*table { return []*table{c.handshakes, c.failures} }
+func (c *tcpCollector) tables() []*table { return []*table{c.handshakes, c.failures, c.health} }
 
 func (c *tcpCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, t := range c.tables() {
@@ -93,7 +104,7 @@ func (c *tcpCollector) Update(ch chan<- prometheus.Metric) error {
 		}
 		local, remote := c.resolver.Resolve(k)
 		facts := seriesKey{role: k.Role, protocol: k.Protocol, port: k.ServerPort}
-		c.count(c.handshakes.key(local, remote, facts, now), c.failures.key(local, remote, facts, now), &sum, now)
+		c.count(local, remote, facts, &sum, now)
 	})
 	var o bpf.TCPCounters
 	for i := range overflow {
@@ -105,6 +116,9 @@ func (c *tcpCollector) Update(ch chan<- prometheus.Metric) error {
 	for ev := range failureReasons {
 		c.failures.columns[0].addOverflow(o.Events[ev], now)
 	}
+	for col, ev := range healthEvents {
+		c.health.columns[col].addOverflow(o.Events[ev], now)
+	}
 	for _, t := range c.tables() {
 		t.expire(now, c.ttl)
 		t.collect(ch)
@@ -113,16 +127,35 @@ func (c *tcpCollector) Update(ch chan<- prometheus.Metric) error {
 	return err
 }
 
-func (c *tcpCollector) count(handshake, failure seriesKey, sum *bpf.TCPCounters, now int64) {
-	c.handshakes.add(&handshake, &[maxColumns]uint64{
+// count adds the events of one kernel flow to the tables, interning its
+// identities only in the tables it has events for.
+func (c *tcpCollector) count(local, remote Peer, facts seriesKey, sum *bpf.TCPCounters, now int64) {
+	handshakes := [maxColumns]uint64{
 		colAttempts:    sum.Events[bpf.TCPConnectAttempt],
 		colEstablished: sum.Events[bpf.TCPConnectEstablished],
 		colAccepted:    sum.Events[bpf.TCPAccepted],
-	}, now)
+	}
+	if handshakes != ([maxColumns]uint64{}) {
+		k := c.handshakes.key(local, remote, facts, now)
+		c.handshakes.add(&k, &handshakes, now)
+	}
+	var health [maxColumns]uint64
+	for col, ev := range healthEvents {
+		health[col] = sum.Events[ev]
+	}
+	if health != ([maxColumns]uint64{}) {
+		k := c.health.key(local, remote, facts, now)
+		c.health.add(&k, &health, now)
+	}
+	var failure *seriesKey
 	for ev := range failureReasons {
 		if n := sum.Events[ev]; n > 0 {
-			withReason := failure
-			withReason.variant = uint8(ev)
+			if failure == nil {
+				k := c.failures.key(local, remote, facts, now)
+				failure = &k
+			}
+			withReason := *failure
+			withReason.variant = uint32(ev)
 			c.failures.add(&withReason, &[maxColumns]uint64{n}, now)
 		}
 	}

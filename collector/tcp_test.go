@@ -33,3 +33,21 @@ func TestTCPOutcomes(t *testing.T) {
 		"podflow_tcp_connect_attempts_total", "podflow_tcp_connect_established_total",
 		"podflow_tcp_connect_failures_total", "podflow_tcp_accepted_connections_total")
 }
+
+// Retransmitted segments and resets land in their families; a RST the
+// kernel sent for a segment no socket took (cgroup id 0) is the host's;
+// the kernel's overflow feeds the __overflow__ series.
+func TestTCPHealth(t *testing.T) {
+	src, clk := &fakeSource{}, &clock{now: time.Unix(1_800_000_000, 0)}
+	res := NewHostResolver(fakeCgroups{1: "/system.slice/web.service"}, RemoteByAddress)
+	_, reg := newTestPodflow(t, testConfig(100, "tcp"), src, res, HostSchema, clk)
+	src.addTCP(webTo(addrDB),
+		tcpEvents(map[bpf.TCPEvent]uint64{bpf.TCPRetransmit: 3, bpf.TCPResetReceived: 1}),
+		tcpEvents(map[bpf.TCPEvent]uint64{bpf.TCPRetransmit: 2}))
+	closedPort := bpf.FlowKey{Local: addrWeb, Remote: addrC, ServerPort: 9, Protocol: 6, Role: bpf.RoleServer}
+	src.addTCP(closedPort, tcpEvents(map[bpf.TCPEvent]uint64{bpf.TCPResetSent: 6}))
+	src.tcpOver = []bpf.TCPCounters{tcpEvents(map[bpf.TCPEvent]uint64{bpf.TCPRetransmit: 8, bpf.TCPResetSent: 1})}
+	assertGolden(t, reg, "tcp_health",
+		"podflow_tcp_retransmitted_segments_total", "podflow_tcp_resets_sent_total", "podflow_tcp_resets_received_total",
+		"podflow_tcp_connect_attempts_total", "podflow_series")
+}

@@ -53,7 +53,7 @@ func benchScrape(b *testing.B, n, budget int, stage string) {
 	ns.Run("ip", "route", "add", "10.64.0.0/10", "via", lsink.Addr(false).String())
 	cg := env.Root.Child("sprayer")
 
-	tr, err := bpf.Load(&bpf.Config{FlowTableEntries: uint32(n + n/4), TCPTableEntries: 1024}, bpf.Options{
+	tr, err := bpf.Load(&bpf.Config{FlowTableEntries: uint32(n + n/4), TCPTableEntries: 1024, LatencyTableEntries: 1024, DropTableEntries: 1024}, bpf.Options{
 		CgroupRoot: env.Root.Path, Programs: []string{bpf.ProgFlowsEgress, bpf.ProgFlowsIngress, bpf.ProgTCPState},
 		EphemeralPorts: bpf.ReadEphemeralPortRange(),
 	})
@@ -141,7 +141,7 @@ func benchScrape(b *testing.B, n, budget int, stage string) {
 func collectorConfig(b *testing.B, n int) *collector.Config {
 	app := kingpin.New("bench", "")
 	cfg := collector.AddFlags(app)
-	if _, err := app.Parse([]string{"--collector.flows.max-series=" + strconv.Itoa(n), "--no-collector.tcp", "--no-collector.bpf"}); err != nil {
+	if _, err := app.Parse([]string{"--collector.flows.max-series=" + strconv.Itoa(n), "--no-collector.tcp", "--no-collector.latency", "--no-collector.drops", "--no-collector.bpf"}); err != nil {
 		b.Fatal(err)
 	}
 	return cfg

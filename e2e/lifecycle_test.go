@@ -7,6 +7,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -98,7 +99,7 @@ func TestSIGTERMLeavesNothingAttached(t *testing.T) {
 	exp := startExporter(t)
 	held := heldBy(t, exp.cmd.Process.Pid)
 
-	// While it runs: bpftool shows its three programs, each behind a link.
+	// While it runs: bpftool shows its programs, each behind a link.
 	names := map[string]int{}
 	for _, p := range bpftoolList(t, "prog") {
 		if id := int(p["id"].(float64)); held.progs[id] {
@@ -108,7 +109,7 @@ func TestSIGTERMLeavesNothingAttached(t *testing.T) {
 			}
 		}
 	}
-	for _, want := range []string{"flows_ingress", "flows_egress", "tcp_state"} {
+	for want := range allPrograms {
 		if _, ok := names[want]; !ok {
 			t.Errorf("bpftool shows no program %s held by the exporter (it holds %v)", want, names)
 		}
@@ -119,8 +120,8 @@ func TestSIGTERMLeavesNothingAttached(t *testing.T) {
 			linked++
 		}
 	}
-	if linked != 3 {
-		t.Errorf("%d of the exporter's programs are attached by its links, want 3", linked)
+	if linked != len(allPrograms) {
+		t.Errorf("%d of the exporter's programs are attached by its links, want %d", linked, len(allPrograms))
 	}
 
 	if code := exp.stop(); code != 0 {
@@ -248,13 +249,23 @@ func TestBadInput(t *testing.T) {
 	}
 }
 
+// allPrograms are the programs the exporter attaches with its default
+// collectors: the cgroup_skb pair needs CAP_NET_ADMIN, the tp_btf ones
+// CAP_PERFMON.
+var allPrograms = map[string]float64{
+	"flows_ingress": 1, "flows_egress": 1, "tcp_state": 1, "tcp_rtt": 1,
+	"tcp_retransmit": 1, "tcp_reset_sent": 1, "tcp_reset_received": 1, "skb_drop": 1,
+}
+
 // TestLeastPrivilege runs the exporter limited to the capabilities the
 // README documents: CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN attach everything,
 // as root or as an unprivileged user holding them (the systemd unit's way);
 // without CAP_NET_ADMIN the cgroup programs are refused (the log gives the
 // kernel's reason and the missing capability) while the rest keeps working.
 func TestLeastPrivilege(t *testing.T) {
-	all := map[string]float64{"flows_ingress": 1, "flows_egress": 1, "tcp_state": 1}
+	all := allPrograms
+	tracingOnly := maps.Clone(allPrograms)
+	tracingOnly["flows_ingress"], tracingOnly["flows_egress"] = 0, 0
 	for _, tc := range []struct {
 		name     string
 		setpriv  []string
@@ -265,7 +276,7 @@ func TestLeastPrivilege(t *testing.T) {
 		{"nobody with ambient CAP_BPF CAP_PERFMON CAP_NET_ADMIN", []string{"--reuid=65534", "--regid=65534", "--clear-groups",
 			"--inh-caps=-all,+bpf,+perfmon,+net_admin", "--ambient-caps=-all,+bpf,+perfmon,+net_admin"}, all, ""},
 		{"root without CAP_NET_ADMIN", []string{"--bounding-set=-all,+bpf,+perfmon", "--inh-caps=-all"},
-			map[string]float64{"flows_ingress": 0, "flows_egress": 0, "tcp_state": 1},
+			tracingOnly,
 			"operation not permitted (missing capability CAP_NET_ADMIN)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

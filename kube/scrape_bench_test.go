@@ -71,7 +71,7 @@ func BenchmarkScrapeResolved(b *testing.B) {
 	resolver := collector.NewKubeResolver(cache, cgroups, kube.AggregatePod)
 	app := kingpin.New("bench", "")
 	cfg := collector.AddFlags(app)
-	if _, err := app.Parse([]string{"--collector.flows.max-series=20000", "--no-collector.tcp", "--no-collector.bpf", "--no-collector.kube"}); err != nil {
+	if _, err := app.Parse([]string{"--collector.flows.max-series=20000", "--no-collector.tcp", "--no-collector.latency", "--no-collector.drops", "--no-collector.bpf", "--no-collector.kube"}); err != nil {
 		b.Fatal(err)
 	}
 	pf, err := collector.New(cfg, collector.Sources{Flows: src, Resolver: resolver, Schema: collector.KubeSchema(kube.AggregatePod, nil)}, log.NewNopLogger())

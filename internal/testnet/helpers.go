@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 const (
@@ -28,13 +30,16 @@ const (
 // helpers are the traffic generators, run inside a namespace and cgroup.
 // Each prints "ready" once its sockets are set up and "result <text>" last.
 var helpers = map[string]func(args []string) (string, error){
-	"udp-recv":    udpRecv,
-	"udp-send":    udpSend,
-	"tcp-serve":   tcpServe,
-	"tcp-send":    tcpSend,
-	"tcp-connect": tcpConnect,
-	"tcp-abort":   tcpAbort,
-	"udp-spray":   udpSpray,
+	"udp-recv":     udpRecv,
+	"udp-send":     udpSend,
+	"tcp-serve":    tcpServe,
+	"tcp-send":     tcpSend,
+	"tcp-connect":  tcpConnect,
+	"tcp-abort":    tcpAbort,
+	"udp-spray":    udpSpray,
+	"tcp-echo":     tcpEcho,
+	"tcp-pingpong": tcpPingPong,
+	"tcp-stream":   tcpStream,
 }
 
 // MaybeRunHelper runs the helper this process was started as, if any, and
@@ -120,6 +125,25 @@ func Start(t testing.TB, ns *Netns, cg *Cgroup, name string, args ...string) *Pr
 		t.Fatalf("helper %s not ready after 10s: %s", name, p.stderr)
 	}
 	return p
+}
+
+// WaitLine waits until the helper prints line (e.g. "paused").
+func (p *Proc) WaitLine(line string) {
+	p.t.Helper()
+	timeout := time.After(30 * time.Second)
+	for {
+		select {
+		case got, ok := <-p.lines:
+			if !ok {
+				p.t.Fatalf("helper %s ended before printing %q: %s", p.name, line, p.stderr)
+			}
+			if got == line {
+				return
+			}
+		case <-timeout:
+			p.t.Fatalf("helper %s did not print %q in 30s", p.name, line)
+		}
+	}
 }
 
 // Wait waits for the helper to finish and returns its result.
@@ -227,8 +251,14 @@ func udpSend(args []string) (string, error) {
 // tcpServe ADDR CONNS: accept CONNS connections, read each to EOF, close it;
 // result: bytes read.
 func tcpServe(args []string) (string, error) {
+	return acceptEach("tcp-serve", args, func(c net.Conn) (int64, error) { return io.Copy(io.Discard, c) })
+}
+
+// acceptEach listens on args[0] and hands each of args[1] connections, one
+// after another, to handle, then closes it; result: the bytes handle counted.
+func acceptEach(name string, args []string, handle func(net.Conn) (int64, error)) (string, error) {
 	if len(args) != 2 {
-		return "", errors.New("usage: tcp-serve ADDR CONNS")
+		return "", fmt.Errorf("usage: %s ADDR CONNS", name)
 	}
 	conns, _ := strconv.Atoi(args[1])
 	l, err := net.Listen("tcp", args[0])
@@ -243,7 +273,7 @@ func tcpServe(args []string) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		n, err := io.Copy(io.Discard, c)
+		n, err := handle(c)
 		c.Close()
 		if err != nil {
 			return "", err
@@ -295,10 +325,13 @@ func tcpConnect(args []string) (string, error) {
 	ready()
 	outcomes := map[string]int{}
 	for range count {
+		start := time.Now()
 		c, err := net.Dial("tcp", args[0])
 		switch {
 		case err == nil:
 			outcomes["ok"]++
+			// The longest successful connect bounds the handshake times the kernel saw.
+			outcomes["max_connect_us"] = max(outcomes["max_connect_us"], int(time.Since(start).Microseconds()))
 			c.Close()
 		case errors.Is(err, syscall.ECONNREFUSED):
 			outcomes["refused"]++
@@ -390,4 +423,122 @@ func forceReceiveBuffer(c *net.UDPConn, size int) error {
 		return err
 	}
 	return serr
+}
+
+// tcpEcho ADDR CONNS: accept CONNS connections one after another and send
+// back what each sends, until it closes; result: bytes echoed.
+func tcpEcho(args []string) (string, error) {
+	return acceptEach("tcp-echo", args, func(c net.Conn) (int64, error) { return io.Copy(c, c) })
+}
+
+// TCPInfo is what the kernel reports for a socket (TCP_INFO) when a
+// helper is done with it.
+type TCPInfo struct {
+	RTTMicros    uint32 `json:"rtt_us"`  // tcpi_rtt: the smoothed RTT
+	TotalRetrans uint32 `json:"retrans"` // tcpi_total_retrans: segments retransmitted
+	Bytes        int64  `json:"bytes"`
+	// RTTReadings are tcpi_rtt after each round of tcp-pingpong.
+	RTTReadings []uint32 `json:"rtt_readings_us,omitempty"`
+}
+
+func tcpInfo(c *net.TCPConn) (TCPInfo, error) {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return TCPInfo{}, err
+	}
+	var info *unix.TCPInfo
+	var serr error
+	if err := raw.Control(func(fd uintptr) {
+		info, serr = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO)
+	}); err != nil {
+		return TCPInfo{}, err
+	}
+	if serr != nil {
+		return TCPInfo{}, serr
+	}
+	return TCPInfo{RTTMicros: info.Rtt, TotalRetrans: info.Total_retrans}, nil
+}
+
+// tcpPingPong ADDR ROUNDS SIZE [PAUSE]: connect to an echo server and,
+// ROUNDS times, send SIZE bytes and wait for them to come back, pausing
+// PAUSE after the first round (printing "paused"); result: the socket's
+// TCP_INFO as JSON, taken before closing.
+func tcpPingPong(args []string) (string, error) {
+	if len(args) != 3 && len(args) != 4 {
+		return "", errors.New("usage: tcp-pingpong ADDR ROUNDS SIZE [PAUSE]")
+	}
+	rounds, _ := strconv.Atoi(args[1])
+	size, _ := strconv.Atoi(args[2])
+	var pause time.Duration
+	if len(args) == 4 {
+		var err error
+		if pause, err = time.ParseDuration(args[3]); err != nil {
+			return "", err
+		}
+	}
+	ready()
+	c, err := net.Dial("tcp", args[0])
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	buf := make([]byte, size)
+	var readings []uint32
+	for range rounds {
+		if _, err := c.Write(buf); err != nil {
+			return "", err
+		}
+		if _, err := io.ReadFull(c, buf); err != nil {
+			return "", err
+		}
+		info, err := tcpInfo(c.(*net.TCPConn))
+		if err != nil {
+			return "", err
+		}
+		readings = append(readings, info.RTTMicros)
+		if pause > 0 && len(readings) == 1 {
+			fmt.Println("paused")
+			time.Sleep(pause)
+		}
+	}
+	info, err := tcpInfo(c.(*net.TCPConn))
+	if err != nil {
+		return "", err
+	}
+	info.Bytes = int64(rounds) * int64(size)
+	info.RTTReadings = readings
+	b, _ := json.Marshal(info)
+	return string(b), nil
+}
+
+// tcpStream ADDR BYTES: tcp-send, with the socket's TCP_INFO as JSON for
+// result, taken after the server closed.
+func tcpStream(args []string) (string, error) {
+	if len(args) != 2 {
+		return "", errors.New("usage: tcp-stream ADDR BYTES")
+	}
+	n, _ := strconv.ParseInt(args[1], 10, 64)
+	ready()
+	c, err := net.Dial("tcp", args[0])
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	if _, err := io.CopyN(c, zeros{}, n); err != nil {
+		return "", err
+	}
+	tc := c.(*net.TCPConn)
+	if err := tc.CloseWrite(); err != nil {
+		return "", err
+	}
+	if _, err := io.Copy(io.Discard, c); err != nil {
+		return "", err
+	}
+	info, err := tcpInfo(tc)
+	if err != nil {
+		return "", err
+	}
+	info.Bytes = n
+	b, _ := json.Marshal(info)
+	return string(b), nil
 }

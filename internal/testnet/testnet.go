@@ -20,6 +20,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -85,6 +87,26 @@ func (n *Netns) Sysctl(key, value string) {
 	n.Run("sysctl", "-q", "-w", key+"="+value)
 }
 
+// Counter reads one of the namespace's kernel SNMP counters by its nstat
+// name (e.g. TcpRetransSegs, TcpExtTCPSynRetrans).
+func (n *Netns) Counter(name string) uint64 {
+	n.t.Helper()
+	// -s: no history file, -a: absolute values, -z: zeros too.
+	out := n.Run("nstat", "-saz", name)
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 2 && f[0] == name {
+			v, err := strconv.ParseUint(f[1], 10, 64)
+			if err != nil {
+				n.t.Fatalf("nstat %s: %q", name, line)
+			}
+			return v
+		}
+	}
+	n.t.Fatalf("nstat has no counter %s: %q", name, out)
+	return 0
+}
+
 // Link is one end of a veth pair.
 type Link struct {
 	Netns *Netns
@@ -114,7 +136,7 @@ func (e *Env) Veth(a *Netns, aAddrs []netip.Prefix, b *Netns, bAddrs []netip.Pre
 	lb := &Link{Netns: b, Dev: "vb" + e.id, Addrs: bAddrs}
 	Run(e.t, "ip", "link", "add", la.Dev, "netns", a.Name, "type", "veth", "peer", "name", lb.Dev, "netns", b.Name)
 	v6 := false
-	for _, p := range append(aAddrs, bAddrs...) {
+	for _, p := range slices.Concat(aAddrs, bAddrs) { // not append: it could write into aAddrs' array
 		v6 = v6 || p.Addr().Is6()
 	}
 	for _, l := range []*Link{la, lb} {
