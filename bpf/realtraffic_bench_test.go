@@ -91,13 +91,7 @@ func loadBaselines(tb testing.TB) *floorObjects {
 //
 //	go test -run '^$' -bench RealTraffic -benchtime 6x ./bpf/
 func BenchmarkRealTraffic(b *testing.B) {
-	stats, err := ebpf.EnableStats(uint32(0)) // BPF_STATS_RUN_TIME
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer stats.Close()
-	p := newIperfPair(b)
-	floor := loadBaselines(b)
+	p, floor := statsOnIperf(b)
 	runStats := func(prog *ebpf.Program) (uint64, time.Duration) {
 		st := progStats(b, prog)
 		return st.RunCount, st.Runtime
@@ -207,13 +201,7 @@ func (f closerFunc) Close() error { return f() }
 //
 //	go test -run '^$' -bench RTTHooks -benchtime 4x ./bpf/
 func BenchmarkRTTHooks(b *testing.B) {
-	stats, err := ebpf.EnableStats(uint32(0)) // BPF_STATS_RUN_TIME
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer stats.Close()
-	p := newIperfPair(b)
-	floor := loadBaselines(b)
+	p, floor := statsOnIperf(b)
 	tr, err := Load(&defaultConfig, Options{EphemeralPorts: ReadEphemeralPortRange()})
 	if err != nil {
 		b.Fatal(err)
@@ -267,6 +255,17 @@ func BenchmarkRTTHooks(b *testing.B) {
 		b.ReportMetric(median(nsPerPacket[i]), h.name+"-ns/packet")
 		b.ReportMetric(median(runsPerPacket[i]), h.name+"-runs/packet")
 	}
+}
+
+// statsOnIperf turns on the kernel's BPF run-time statistics for the
+// benchmark and returns an iperf3 pair and the baseline programs.
+func statsOnIperf(b *testing.B) (*iperfPair, *floorObjects) {
+	stats, err := ebpf.EnableStats(uint32(0)) // BPF_STATS_RUN_TIME
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { stats.Close() })
+	return newIperfPair(b), loadBaselines(b)
 }
 
 // progStats reads a program's run count and time (BPF statistics must be on).

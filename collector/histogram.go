@@ -161,10 +161,7 @@ func (t *histTable) expire(now int64, ttl time.Duration) {
 func (t *histTable) collect(ch chan<- prometheus.Metric) {
 	n := 0
 	for _, fam := range t.families {
-		n += fam.admitted
-		if fam.overflowLast != 0 {
-			n++
-		}
+		n += fam.series()
 	}
 	slab := make([]histogram, 0, n)
 	send := func(desc *prometheus.Desc, labels []*dto.LabelPair, h *hist) {

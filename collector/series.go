@@ -231,10 +231,7 @@ func (t *table) expire(now int64, ttl time.Duration) {
 func (t *table) collect(ch chan<- prometheus.Metric) {
 	n := 0
 	for _, col := range t.columns {
-		n += col.admitted
-		if col.overflowLast != 0 {
-			n++
-		}
+		n += col.series()
 	}
 	slab := make([]counter, 0, n)
 	send := func(desc *prometheus.Desc, labels []*dto.LabelPair, v uint64) {
@@ -315,6 +312,15 @@ func (f *family) collectStats(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(seriesLimitDesc, prometheus.GaugeValue, float64(f.max), f.name)
 	ch <- prometheus.MustNewConstMetric(seriesDroppedDesc, prometheus.CounterValue, float64(f.dropped), f.name)
 	ch <- prometheus.MustNewConstMetric(seriesExpiredDesc, prometheus.CounterValue, float64(f.expired), f.name)
+}
+
+// series is how many metrics the family sends: its label sets and, if
+// present, its __overflow__ one.
+func (f *family) series() int {
+	if f.overflowLast != 0 {
+		return f.admitted + 1
+	}
+	return f.admitted
 }
 
 // swapRemove deletes rows[i] from rows and from index (which maps keys to

@@ -286,8 +286,17 @@ func acceptEach(name string, args []string, handle func(net.Conn) (int64, error)
 // tcpSend ADDR BYTES: connect, send BYTES, half-close, wait for the server
 // to close: the whole FIN exchange is over when it returns.
 func tcpSend(args []string) (string, error) {
+	return sendAll("tcp-send", args, func(_ *net.TCPConn, n int64) (string, error) {
+		return strconv.FormatInt(n, 10), nil
+	})
+}
+
+// sendAll connects to args[0], sends args[1] bytes, half-closes and waits
+// for the server to close; result hands the connection, still open, and
+// the bytes sent to the caller's report.
+func sendAll(name string, args []string, result func(c *net.TCPConn, n int64) (string, error)) (string, error) {
 	if len(args) != 2 {
-		return "", errors.New("usage: tcp-send ADDR BYTES")
+		return "", fmt.Errorf("usage: %s ADDR BYTES", name)
 	}
 	n, _ := strconv.ParseInt(args[1], 10, 64)
 	ready()
@@ -299,13 +308,14 @@ func tcpSend(args []string) (string, error) {
 	if _, err := io.CopyN(c, zeros{}, n); err != nil {
 		return "", err
 	}
-	if err := c.(*net.TCPConn).CloseWrite(); err != nil {
+	tc := c.(*net.TCPConn)
+	if err := tc.CloseWrite(); err != nil {
 		return "", err
 	}
 	if _, err := io.Copy(io.Discard, c); err != nil {
 		return "", err
 	}
-	return strconv.FormatInt(n, 10), nil
+	return result(tc, n)
 }
 
 type zeros struct{}
@@ -514,31 +524,13 @@ func tcpPingPong(args []string) (string, error) {
 // tcpStream ADDR BYTES: tcp-send, with the socket's TCP_INFO as JSON for
 // result, taken after the server closed.
 func tcpStream(args []string) (string, error) {
-	if len(args) != 2 {
-		return "", errors.New("usage: tcp-stream ADDR BYTES")
-	}
-	n, _ := strconv.ParseInt(args[1], 10, 64)
-	ready()
-	c, err := net.Dial("tcp", args[0])
-	if err != nil {
-		return "", err
-	}
-	defer c.Close()
-	if _, err := io.CopyN(c, zeros{}, n); err != nil {
-		return "", err
-	}
-	tc := c.(*net.TCPConn)
-	if err := tc.CloseWrite(); err != nil {
-		return "", err
-	}
-	if _, err := io.Copy(io.Discard, c); err != nil {
-		return "", err
-	}
-	info, err := tcpInfo(tc)
-	if err != nil {
-		return "", err
-	}
-	info.Bytes = n
-	b, _ := json.Marshal(info)
-	return string(b), nil
+	return sendAll("tcp-stream", args, func(c *net.TCPConn, n int64) (string, error) {
+		info, err := tcpInfo(c)
+		if err != nil {
+			return "", err
+		}
+		info.Bytes = n
+		b, _ := json.Marshal(info)
+		return string(b), nil
+	})
 }
