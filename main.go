@@ -32,6 +32,7 @@ import (
 	"github.com/podflow/podflow_exporter/bpf"
 	"github.com/podflow/podflow_exporter/collector"
 	"github.com/podflow/podflow_exporter/internal/cgroups"
+	"github.com/podflow/podflow_exporter/internal/conntrack"
 	"github.com/podflow/podflow_exporter/internal/logging"
 	"github.com/podflow/podflow_exporter/kube"
 )
@@ -175,12 +176,19 @@ func serve(f *flags, logger log.Logger) error {
 		return err
 	}
 
+	// Connection tracking is opened first: when it cannot be, the kernel
+	// need not keep connections to services apart.
+	translator := openTranslator(f, restConfig != nil, logger)
+	if translator != nil {
+		defer translator.Close()
+	}
 	tracer, err := bpf.Load(f.bpf, bpf.Options{
 		CgroupRoot:           root,
 		Programs:             f.collector.Programs(),
 		CountTCPEvents:       f.collector.IsEnabled("tcp"),
 		RecordConnectLatency: f.collector.IsEnabled("latency"),
 		EphemeralPorts:       bpf.ReadEphemeralPortRange(),
+		TranslateServices:    translator != nil && translator.Err() == nil,
 	})
 	if err != nil {
 		return err
@@ -200,7 +208,7 @@ func serve(f *flags, logger log.Logger) error {
 	if f.collector.IsEnabled("drops") {
 		src.DropReasons = dropReasons(logger)
 	}
-	if err := identities(ctx, f, root, restConfig, &src, logger); err != nil {
+	if err := identities(ctx, f, root, restConfig, &src, tracer, translator, logger); err != nil {
 		return err
 	}
 	pf, err := collector.New(f.collector, src, logger)
@@ -222,7 +230,8 @@ func serve(f *flags, logger log.Logger) error {
 // identities sets how flows are named: from a Kubernetes cache when a
 // cluster is configured (restConfig from --kube.config, or in-cluster), else
 // host mode.
-func identities(ctx context.Context, f *flags, root string, restConfig *rest.Config, src *collector.Sources, logger log.Logger) error {
+func identities(ctx context.Context, f *flags, root string, restConfig *rest.Config, src *collector.Sources,
+	tracer *bpf.Tracer, translator *conntrack.Translator, logger log.Logger) error {
 	cgroupIndex := cgroups.NewIndex(root, time.Second)
 	if restConfig == nil {
 		level.Info(logger).Log("msg", "no Kubernetes cluster configured (no --kube.config, not in a pod): host mode, local side named by cgroup, remote side by address", "host_remote", f.hostRemote)
@@ -238,7 +247,16 @@ func identities(ctx context.Context, f *flags, root string, restConfig *rest.Con
 	}
 	cache.Run(ctx)
 	go func() { <-ctx.Done(); cache.Stop() }()
-	resolver := collector.NewKubeResolver(cache, cgroupIndex, f.kube.Aggregation)
+	var tr collector.Translator
+	if translator != nil {
+		src.Translation = translationStatus{translator, tracer}
+		if translator.Err() == nil {
+			tr = translator
+			go syncFrontends(ctx, cache, tracer, logger)
+			go prefetch(ctx, tracer, translator, logger)
+		}
+	}
+	resolver := collector.NewKubeResolver(cache, cgroupIndex, f.kube.Aggregation, tr)
 	src.Resolver = resolver
 	src.Kube = resolver
 	src.Schema = collector.KubeSchema(f.kube.Aggregation, f.kube.PodLabels)

@@ -4,6 +4,7 @@
 package bpf
 
 import (
+	"net/netip"
 	"runtime"
 	"slices"
 	"testing"
@@ -24,6 +25,13 @@ func BenchmarkCgroupSKB(b *testing.B) {
 	// The floor's one entry exists, so every run is a hit like podflow's.
 	floor := loadBaselines(b)
 	_, progs := loadUnattached(b, ProgFlowsEgress)
+	// The same program translating connections to services (Kubernetes
+	// mode): client packets to ports of UDP or sockets without state
+	// look the frontend table up; one address of it is a frontend.
+	tr, translating := loadUnattachedWith(b, Options{EphemeralPorts: [2]uint16{32768, 60999}, CountTCPEvents: true, TranslateServices: true}, ProgFlowsEgress)
+	if err := tr.SetServices([]ServiceFrontend{{netip.AddrPortFrom(v4b, 53), ipProtoUDP}, {netip.AddrPortFrom(v4b, 80), ipProtoTCP}}); err != nil {
+		b.Fatal(err)
+	}
 	// Floor and program run on one CPU, the same for both: the machine's
 	// CPUs need not be equally fast or equally disturbed.
 	runtime.LockOSThread()
@@ -37,17 +45,21 @@ func BenchmarkCgroupSKB(b *testing.B) {
 	for _, tc := range []struct {
 		name string
 		pkt  packet
+		prog *ebpf.Program
 	}{
-		{"udp4", packet{v4a, v4b, ipProtoUDP, udp(40000, 53, 100), 0}},
-		{"tcp4", packet{v4a, v4b, ipProtoTCP, tcp(45000, 443, 1000), 0}},
-		{"tcp6", packet{v6a, v6b, ipProtoTCP, tcp(45000, 443, 1000), 0}},
+		{"udp4", packet{v4a, v4b, ipProtoUDP, udp(40000, 53, 100), 0}, progs[ProgFlowsEgress]},
+		{"tcp4", packet{v4a, v4b, ipProtoTCP, tcp(45000, 443, 1000), 0}, progs[ProgFlowsEgress]},
+		{"tcp6", packet{v6a, v6b, ipProtoTCP, tcp(45000, 443, 1000), 0}, progs[ProgFlowsEgress]},
+		{"udp4-translating", packet{v4a, v4b, ipProtoUDP, udp(40000, 54, 100), 0}, translating[ProgFlowsEgress]},
+		{"udp4-to-service", packet{v4a, v4b, ipProtoUDP, udp(40000, 53, 100), 0}, translating[ProgFlowsEgress]},
+		{"tcp4-translating", packet{v4a, v4b, ipProtoTCP, tcp(45000, 443, 1000), 0}, translating[ProgFlowsEgress]},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			data := tc.pkt.bytes()
 			var floorNs, podflowNs []float64
 			for b.Loop() {
 				floorNs = append(floorNs, nsPerRun(b, floor.FloorIncrement, data, repeat))
-				podflowNs = append(podflowNs, nsPerRun(b, progs[ProgFlowsEgress], data, repeat))
+				podflowNs = append(podflowNs, nsPerRun(b, tc.prog, data, repeat))
 			}
 			f, p := median(floorNs), median(podflowNs)
 			b.ReportMetric(p, "ns/packet")

@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/podflow/podflow_exporter/internal/testnet"
 )
@@ -108,8 +107,8 @@ func testTCPMatchesVeth(t *testing.T, ethtool []string, ethernet uint64) {
 	if got := srv.Wait(); got != strconv.Itoa(size) {
 		t.Fatalf("server read %s bytes, want %d", got, size)
 	}
-	deltaA := settledStats(nd.la).Sub(beforeA)
-	deltaB := settledStats(nd.lb).Sub(beforeB)
+	deltaA := nd.la.SettledStats().Sub(beforeA)
+	deltaB := nd.lb.SettledStats().Sub(beforeB)
 
 	flows, _ := drainFlows(t, nd.tr)
 	var sideA, sideB FlowCounters
@@ -140,21 +139,6 @@ func testTCPMatchesVeth(t *testing.T, ethtool []string, ethernet uint64) {
 		t.Errorf("veth a sent %d bytes, less than the %d transferred", deltaA.TxBytes, size)
 	}
 	t.Logf("a sent %d packets, %d bytes (L3) for %d bytes of payload", sideA.TxPackets, sideA.TxBytes, size)
-}
-
-// settledStats reads a link's counters once they stop moving: the last ACK
-// of the FIN exchange may still be in flight when the helpers return.
-func settledStats(l *testnet.Link) testnet.LinkStats {
-	prev := l.Stats()
-	for range 50 {
-		time.Sleep(50 * time.Millisecond)
-		cur := l.Stats()
-		if cur == prev {
-			return cur
-		}
-		prev = cur
-	}
-	return prev
 }
 
 // TestFullTableCountsOverflow gives the flow table room for 4 flows and

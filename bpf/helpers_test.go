@@ -22,12 +22,19 @@ var allPrograms = []string{ProgFlowsIngress, ProgFlowsEgress, ProgTCPState, Prog
 // test unless each one attaches.
 func loadTracer(t testing.TB, cfg Config, root string) *Tracer {
 	t.Helper()
+	return loadTracerWith(t, cfg, root, false)
+}
+
+// loadTracerWith is loadTracer, translating connections to services or not.
+func loadTracerWith(t testing.TB, cfg Config, root string, translate bool) *Tracer {
+	t.Helper()
 	tr, err := Load(&cfg, Options{
 		CgroupRoot:           root,
 		Programs:             allPrograms,
 		CountTCPEvents:       true,
 		RecordConnectLatency: true,
 		EphemeralPorts:       ReadEphemeralPortRange(),
+		TranslateServices:    translate,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -56,13 +63,19 @@ type node struct {
 
 func newNode(t *testing.T, cfg Config, addrsA, addrsB []netip.Prefix) *node {
 	t.Helper()
+	return newNodeWith(t, cfg, addrsA, addrsB, false)
+}
+
+// newNodeWith is newNode, translating connections to services or not.
+func newNodeWith(t *testing.T, cfg Config, addrsA, addrsB []netip.Prefix, translate bool) *node {
+	t.Helper()
 	n := &node{env: testnet.New(t)}
 	n.a = n.env.Netns("a")
 	n.b = n.env.Netns("b")
 	n.la, n.lb = n.env.Veth(n.a, addrsA, n.b, addrsB)
 	n.cgA = n.env.Root.Child("pod-a")
 	n.cgB = n.env.Root.Child("pod-b")
-	n.tr = loadTracer(t, cfg, n.env.Root.Path)
+	n.tr = loadTracerWith(t, cfg, n.env.Root.Path, translate)
 	return n
 }
 

@@ -37,7 +37,18 @@ type Config struct {
 	TCPTableEntries     uint32
 	LatencyTableEntries uint32
 	DropTableEntries    uint32
+	// ServiceTableEntries bounds the translated-services table; zero
+	// means DefaultServiceTableEntries.
+	ServiceTableEntries uint32
 }
+
+// DefaultServiceTableEntries is the default of --bpf.service-table-entries.
+const DefaultServiceTableEntries = 65536
+
+// newConnectionsEntries bounds the table of new connections to translated
+// services (DrainNewConnections): the connections one drain interval (a
+// second) can start before the oldest are translated at the scrape instead.
+const newConnectionsEntries = 8192
 
 // AddFlags registers the --bpf.* flags on app.
 func AddFlags(app *kingpin.Application) *Config {
@@ -54,6 +65,9 @@ func AddFlags(app *kingpin.Application) *Config {
 	app.Flag("bpf.drop-table-entries",
 		"Flows and drop reasons each of the two rotating drop tables holds. Drops beyond it are counted in the __overflow__ series.").
 		Default("4096").Uint32Var(&c.DropTableEntries)
+	app.Flag("bpf.service-table-entries",
+		"Service frontends (cluster, external and load-balancer IPs, node ports; each address, port and protocol) whose connections are translated to their backend (--collector.translation). Connections to frontends beyond it are named by the service only (0: the default).").
+		Default(strconv.Itoa(DefaultServiceTableEntries)).Uint32Var(&c.ServiceTableEntries)
 	return c
 }
 
@@ -71,6 +85,7 @@ func (c *Config) Validate() error {
 	if c.DropTableEntries == 0 {
 		return errors.New("--bpf.drop-table-entries must be at least 1")
 	}
+
 	return nil
 }
 
@@ -89,6 +104,10 @@ type Options struct {
 	// EphemeralPorts is the kernel's ip_local_port_range (see
 	// ReadEphemeralPortRange), used to tell client from server ports.
 	EphemeralPorts [2]uint16
+	// TranslateServices keeps each client connection to a frontend of
+	// the translated-services table (SetServices) in a flow of its own,
+	// with its client port, so that user space can translate it.
+	TranslateServices bool
 }
 
 // ProgramStatus says whether a program is attached and, if not, why.
@@ -106,6 +125,7 @@ type Tracer struct {
 	status   []ProgramStatus
 	tables   [numTables]*rotatingTable
 	failures *ebpf.Map
+	services serviceTable
 }
 
 // Load creates the tables, then loads and attaches each program on its own,
@@ -126,6 +146,15 @@ func Load(cfg *Config, opts Options) (*Tracer, error) {
 	if err := setConstants(spec, opts); err != nil {
 		return nil, err
 	}
+	services := cfg.ServiceTableEntries
+	if services == 0 {
+		services = DefaultServiceTableEntries
+	}
+	spec.Maps["translated_services"].MaxEntries = services
+	spec.Maps["new_connections"].MaxEntries = 1
+	if opts.TranslateServices {
+		spec.Maps["new_connections"].MaxEntries = newConnectionsEntries
+	}
 
 	t := &Tracer{}
 	mapsOnly := spec.Copy()
@@ -135,6 +164,7 @@ func Load(cfg *Config, opts Options) (*Tracer, error) {
 		return nil, fmt.Errorf("create eBPF maps: %w", err)
 	}
 	t.failures = t.maps.Maps["update_failures"]
+	t.services = newServiceTable(t.maps.Maps["translated_services"], services)
 	for _, tbl := range []struct {
 		id       Table
 		outer    string
@@ -151,6 +181,8 @@ func Load(cfg *Config, opts Options) (*Tracer, error) {
 			t.Close()
 			return nil, err
 		}
+		// Drop tables use all of the variant for the reason.
+		r.clientPort = tbl.id != TableDrops
 		t.tables[tbl.id] = r
 	}
 
@@ -175,6 +207,7 @@ func setConstants(spec *ebpf.CollectionSpec, opts Options) error {
 		"ephemeral_port_max":     opts.EphemeralPorts[1],
 		"count_tcp_events":       flag(opts.CountTCPEvents),
 		"record_connect_latency": flag(opts.RecordConnectLatency),
+		"translate_services":     flag(opts.TranslateServices),
 	} {
 		if err := spec.Variables[name].Set(v); err != nil {
 			return fmt.Errorf("set %s: %w", name, err)
@@ -214,6 +247,10 @@ func (t *Tracer) loadProgram(spec *ebpf.CollectionSpec, name string) (*ebpf.Prog
 	}
 	one := spec.Copy()
 	one.Programs = map[string]*ebpf.ProgramSpec{name: one.Programs[name]}
+	// The loader sized these tables: the spec must say so to reuse them.
+	for _, m := range []string{"translated_services", "new_connections"} {
+		one.Maps[m].MaxEntries = t.maps.Maps[m].MaxEntries()
+	}
 	coll, err := ebpf.NewCollectionWithOptions(one, ebpf.CollectionOptions{MapReplacements: t.maps.Maps})
 	if err != nil {
 		return nil, fmt.Errorf("load: %w%s", verifierSummary(err), missingCapsHint(ps.Type, err))

@@ -59,6 +59,13 @@ volatile const __u8 count_tcp_events = 1;
 volatile const __u8 record_connect_latency = 1;
 
 /*
+ * Set to 1 by the loader when user space translates connections to
+ * services (Kubernetes mode, --collector.translation): client flows to a
+ * frontend in translated_services then keep their client port.
+ */
+volatile const __u8 translate_services = 0;
+
+/*
  * The inner tables are per-CPU hashes keyed by flow; the loader creates two of
  * each with max_entries from --bpf.* flags. The template must be written
  * inline: a named struct would reach BTF only as a forward declaration.
@@ -92,6 +99,7 @@ const enum update_failure *unused_update_failure __attribute__((unused));
 const struct latency_bucket *unused_latency_bucket __attribute__((unused));
 const struct drop_counters *unused_drop_counters __attribute__((unused));
 const enum latency_histogram *unused_latency_histogram __attribute__((unused));
+const struct service_key *unused_service_key __attribute__((unused));
 
 /* Slot 0 holds the table programs write to now. */
 ROTATING_TABLE(struct flow_counters) flows SEC(".maps");
@@ -145,6 +153,35 @@ struct {
 } update_failures SEC(".maps");
 
 /*
+ * Service frontends whose connections user space translates to the
+ * backend that served them (the node's NAT picks one per connection).
+ * Filled and kept in step by user space; the loader sizes it
+ * (--bpf.service-table-entries). Read-only here.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 1);
+	__type(key, struct service_key);
+	__type(value, __u8);
+} translated_services SEC(".maps");
+
+/*
+ * Connections to translated services whose flow entry a program created
+ * since user space last emptied this table: user space translates them
+ * within a second, while the node's connection tracking still has them
+ * (a UDP entry lives 30 s after its last packet, often less than a scrape
+ * interval). LRU: when user space falls behind, the oldest go, and are
+ * translated at the scrape instead. The loader sizes it.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1);
+	__type(key, struct flow_key);
+	__type(value, __u8);
+} new_connections SEC(".maps");
+
+/*
  * Per-socket state, created by tcp_state when a TCP socket starts or accepts
  * a connection. The packet path reads the role and the cgroup id from here:
  * a socket's cgroup never changes, and one lookup touches fewer cold cache
@@ -156,7 +193,8 @@ struct sock_state {
 	__u64 syn_sent_ns;
 	__u32 srtt_us; /* the smoothed RTT last recorded, to record each update once */
 	__u8 role;
-	__u8 pad[3];
+	__u8 translated; /* a client connected to a translated service frontend */
+	__u8 pad[2];
 };
 
 struct {
@@ -190,10 +228,11 @@ static __always_inline void record_failure(__u32 table, long err)
  * the overflow slot. A concurrent insert of the same key by another CPU (or by
  * a softirq that interrupted us) makes ours fail with -EEXIST: look it up again.
  * The new entry starts at zero on every CPU and is incremented like any other,
- * so callers need a single code path.
+ * so callers need a single code path. *created (when not NULL) is set when
+ * this call created the entry.
  */
 static __always_inline void *table_entry(void *outer, const struct flow_key *key,
-					 const void *zero_value, __u32 table_id)
+					 const void *zero_value, __u32 table_id, bool *created)
 {
 	__u32 zero = 0;
 	void *table, *entry;
@@ -212,6 +251,8 @@ static __always_inline void *table_entry(void *outer, const struct flow_key *key
 		record_failure(table_id, err);
 		return NULL;
 	}
+	if (created && !err)
+		*created = true;
 	return bpf_map_lookup_elem(table, key);
 }
 
@@ -391,6 +432,46 @@ static __always_inline struct sock_state *recorded_state(struct bpf_sock *sk)
 	return sk ? bpf_sk_storage_get(&sock_states, sk, 0, 0) : NULL;
 }
 
+/*
+ * A client flow to a translated service frontend keeps the client's port
+ * in the key, so that each connection is an entry of its own: the node's
+ * NAT may send each to another backend. For a TCP socket, tcp_state looked
+ * the frontend up when it connected; other packets look it up here.
+ * The frontend is the socket's peer when the socket is connected: a DNAT
+ * in the node's own network namespace (kube-proxy's OUTPUT chain) rewrites
+ * the egress packets of host sockets before this hook sees them, but not
+ * their socket, nor the replies, which are un-NATed before ingress.
+ */
+static __always_inline void service_connection(struct bpf_sock *sk, const struct sock_state *st,
+					       struct flow_key *key, const struct packet *pkt)
+{
+	struct service_key svc = {};
+	__u32 *words = (__u32 *)svc.addr;
+
+	if (st && !st->translated)
+		return;
+	if (sk && sk->dst_port) {
+		if (sk->family == AF_INET) {
+			v4_mapped(svc.addr, sk->dst_ip4);
+		} else {
+			words[0] = sk->dst_ip6[0];
+			words[1] = sk->dst_ip6[1];
+			words[2] = sk->dst_ip6[2];
+			words[3] = sk->dst_ip6[3];
+		}
+		svc.port = bpf_ntohs(sk->dst_port);
+	} else {
+		__builtin_memcpy(svc.addr, key->remote_addr, sizeof(svc.addr));
+		svc.port = pkt->remote_port;
+	}
+	svc.protocol = pkt->protocol;
+	if (!st && !bpf_map_lookup_elem(&translated_services, &svc))
+		return;
+	__builtin_memcpy(key->remote_addr, svc.addr, sizeof(svc.addr));
+	key->server_port = svc.port;
+	key->variant = CLIENT_PORT_VARIANT(pkt->local_port);
+}
+
 static const struct flow_counters zero_flow_counters;
 
 static __always_inline int count_packet(struct __sk_buff *skb, bool egress)
@@ -400,6 +481,7 @@ static __always_inline int count_packet(struct __sk_buff *skb, bool egress)
 	struct sock_state *st;
 	struct flow_counters *c;
 	__u64 packets, bytes;
+	bool created = false;
 	__u32 zero = 0;
 
 	/*
@@ -422,6 +504,9 @@ static __always_inline int count_packet(struct __sk_buff *skb, bool egress)
 			key.role = guess_role(&pkt, egress);
 		}
 		key.server_port = key.role == ROLE_CLIENT ? pkt.remote_port : pkt.local_port;
+		if (translate_services && key.role == ROLE_CLIENT && pkt.has_l4 &&
+		    (pkt.protocol == IPPROTO_TCP || pkt.protocol == IPPROTO_UDP))
+			service_connection(sk, st, &key, &pkt);
 	}
 	if (!key.cgroup_id)
 		key.cgroup_id = bpf_skb_cgroup_id(skb);
@@ -433,7 +518,13 @@ static __always_inline int count_packet(struct __sk_buff *skb, bool egress)
 	packets = pkt.gso_segs > 1 ? pkt.gso_segs : 1;
 	bytes = skb->len + (packets - 1) * pkt.hdr_len;
 
-	c = table_entry(&flows, &key, &zero_flow_counters, TABLE_FLOWS);
+	c = table_entry(&flows, &key, &zero_flow_counters, TABLE_FLOWS, &created);
+	if (created && key.variant) {
+		/* A connection to a translated service, first seen this interval. */
+		__u8 one = 1;
+
+		bpf_map_update_elem(&new_connections, &key, &one, BPF_ANY);
+	}
 	if (!c)
 		c = bpf_map_lookup_elem(&flows_overflow, &zero);
 	if (!c)
@@ -517,6 +608,37 @@ static __always_inline __u8 guess_port_role(__u16 local_port, __u16 remote_port)
 	return local_port < remote_port ? ROLE_SERVER : ROLE_CLIENT;
 }
 
+/* Whether a TCP socket's peer is a service frontend the node's NAT translates. */
+static __always_inline bool sock_to_service(const struct sock *sk)
+{
+	const struct sock_common *skc = &sk->__sk_common;
+	struct service_key svc = {};
+
+	if (!translate_services)
+		return false;
+	if (skc->skc_family == AF_INET)
+		v4_mapped(svc.addr, skc->skc_daddr);
+	else
+		BPF_CORE_READ_INTO(&svc.addr, skc, skc_v6_daddr.in6_u.u6_addr8);
+	svc.port = bpf_ntohs(skc->skc_dport);
+	svc.protocol = IPPROTO_TCP;
+	return bpf_map_lookup_elem(&translated_services, &svc) != NULL;
+}
+
+/*
+ * sock_flow_key, with the client's port for a connection to a translated
+ * service. The port is read from inet_sport: when a connect fails, the
+ * kernel releases the port (inet_put_port clears skc_num) before the
+ * state change reaches the tracepoint, but inet_sport keeps it.
+ */
+static __always_inline void sock_key(const struct sock *sk, const struct sock_state *st, __u8 role,
+				     struct flow_key *key)
+{
+	sock_flow_key(sk, role, key);
+	if (st && st->translated && role == ROLE_CLIENT)
+		key->variant = CLIENT_PORT_VARIANT(bpf_ntohs(BPF_CORE_READ((struct inet_sock *)sk, inet_sport)));
+}
+
 /*
  * The state of a TCP socket, created for sockets that were connected before
  * the exporter started (their role is then guessed from the ports). NULL for
@@ -533,34 +655,68 @@ static __always_inline struct sock_state *sock_state_of(struct sock *sk)
 	if (st && !st->role) {
 		st->role = guess_port_role(sk->__sk_common.skc_num, bpf_ntohs(sk->__sk_common.skc_dport));
 		st->cgroup_id = sock_cgroup_id(sk);
+		st->translated = st->role == ROLE_CLIENT && sock_to_service(sk);
 	}
 	return st;
 }
 
 static const struct tcp_counters zero_tcp_counters;
 
-static __always_inline void count_tcp_key(const struct flow_key *key, __u32 event, __u64 n)
+/* The TCP counters of key, or the overflow slot when the table cannot take it. */
+static __always_inline struct tcp_counters *tcp_entry(const struct flow_key *key)
 {
 	struct tcp_counters *c;
 	__u32 zero = 0;
 
-	if (event >= TCP_EV_MAX)
-		return;
-	c = table_entry(&tcp_events, key, &zero_tcp_counters, TABLE_TCP);
+	c = table_entry(&tcp_events, key, &zero_tcp_counters, TABLE_TCP, NULL);
 	if (!c)
 		c = bpf_map_lookup_elem(&tcp_overflow, &zero);
+	return c;
+}
+
+static __always_inline void count_tcp_key(const struct flow_key *key, __u32 event, __u64 n)
+{
+	struct tcp_counters *c;
+
+	if (event >= TCP_EV_MAX)
+		return;
+	c = tcp_entry(key);
 	if (c)
 		__sync_fetch_and_add(&c->events[event], n);
 }
 
-static __always_inline void count_tcp_event(const struct sock *sk, __u8 role, __u32 event)
+static __always_inline void count_tcp_event(const struct sock *sk, const struct sock_state *st, __u8 role,
+					    __u32 event)
 {
 	struct flow_key key = {};
 
 	if (!count_tcp_events)
 		return;
-	sock_flow_key(sk, role, &key);
+	sock_key(sk, st, role, &key);
 	count_tcp_key(&key, event, 1);
+}
+
+/*
+ * The outcome of a client's connect. The client's port is chosen after
+ * the socket enters SYN_SENT (inet_hash_connect), so the attempt of a
+ * connection to a translated service, whose key needs that port, is
+ * counted here, with its outcome, in the same entry.
+ */
+static __always_inline void count_connect_outcome(const struct sock *sk, const struct sock_state *st,
+						  __u32 event)
+{
+	struct flow_key key = {};
+	struct tcp_counters *c;
+
+	if (!count_tcp_events || event >= TCP_EV_MAX)
+		return;
+	sock_key(sk, st, ROLE_CLIENT, &key);
+	c = tcp_entry(&key);
+	if (!c)
+		return;
+	if (st && st->translated)
+		__sync_fetch_and_add(&c->events[TCP_EV_CONNECT_ATTEMPT], 1);
+	__sync_fetch_and_add(&c->events[event], 1);
 }
 
 /* ---- Latency histograms ---------------------------------------------------- */
@@ -573,8 +729,8 @@ static __always_inline void record_latency(struct flow_key *key, __u32 hist, __u
 	__u32 bucket = latency_bucket_of(us);
 	__u32 zero = 0;
 
-	key->variant = LATENCY_VARIANT(hist, bucket);
-	b = table_entry(&latency, key, &zero_latency_bucket, TABLE_LATENCY);
+	key->variant |= LATENCY_VARIANT(hist, bucket); /* the upper half may hold the client's port */
+	b = table_entry(&latency, key, &zero_latency_bucket, TABLE_LATENCY, NULL);
 	if (!b) {
 		__u32 idx = hist * LAT_BUCKETS + bucket;
 		struct latency_overflow *o;
@@ -616,11 +772,11 @@ static __always_inline __u32 connect_failure(int err)
 /* A client's handshake completed: count it and how long it took. */
 static __always_inline void connect_established(struct sock *sk, struct sock_state *st)
 {
-	count_tcp_event(sk, ROLE_CLIENT, TCP_EV_CONNECT_ESTABLISHED);
+	count_connect_outcome(sk, st, TCP_EV_CONNECT_ESTABLISHED);
 	if (record_connect_latency && st && st->syn_sent_ns) {
 		struct flow_key key = {};
 
-		sock_flow_key(sk, ROLE_CLIENT, &key);
+		sock_key(sk, st, ROLE_CLIENT, &key);
 		record_latency(&key, HIST_CONNECT, (bpf_ktime_get_ns() - st->syn_sent_ns) / 1000);
 	}
 }
@@ -642,8 +798,11 @@ int BPF_PROG(tcp_state, struct sock *sk, int oldstate, int newstate)
 			st->role = ROLE_CLIENT;
 			st->cgroup_id = sock_cgroup_id(sk);
 			st->syn_sent_ns = bpf_ktime_get_ns();
+			st->translated = sock_to_service(sk);
 		}
-		count_tcp_event(sk, ROLE_CLIENT, TCP_EV_CONNECT_ATTEMPT);
+		/* A translated connect's attempt waits for its port (count_connect_outcome). */
+		if (!st || !st->translated)
+			count_tcp_event(sk, st, ROLE_CLIENT, TCP_EV_CONNECT_ATTEMPT);
 		break;
 	case TCP_SYN_RECV:
 		/* A listener's new child (inet_csk_clone_lock): the server side. */
@@ -664,12 +823,13 @@ int BPF_PROG(tcp_state, struct sock *sk, int oldstate, int newstate)
 			if (st && st->role == ROLE_CLIENT)
 				connect_established(sk, st);
 			else
-				count_tcp_event(sk, ROLE_SERVER, TCP_EV_ACCEPTED);
+				count_tcp_event(sk, st, ROLE_SERVER, TCP_EV_ACCEPTED);
 		}
 		break;
 	case TCP_CLOSE:
 		if (oldstate == TCP_SYN_SENT)
-			count_tcp_event(sk, ROLE_CLIENT, connect_failure(sk->sk_err));
+			count_connect_outcome(sk, bpf_sk_storage_get(&sock_states, sk, 0, 0),
+					      connect_failure(sk->sk_err));
 		break;
 	}
 	return 0;
@@ -705,17 +865,19 @@ int BPF_PROG(tcp_rtt, struct sock *sk, const struct sk_buff *skb)
 		return 0;
 	st->srtt_us = srtt;
 	key.cgroup_id = st->cgroup_id;
-	sock_flow_key(sk, st->role, &key);
+	sock_key(sk, st, st->role, &key);
 	record_latency(&key, HIST_RTT, srtt);
 	return 0;
 }
 
 /* ---- Retransmits and resets -------------------------------------------------- */
 
-static __always_inline __u8 role_of(struct sock *sk)
+/* The socket's side, and its state in *stp when it has one. */
+static __always_inline __u8 role_of(struct sock *sk, struct sock_state **stp)
 {
 	struct sock_state *st = sock_state_of(sk);
 
+	*stp = st;
 	if (st)
 		return st->role;
 	return guess_port_role(sk->__sk_common.skc_num, bpf_ntohs(sk->__sk_common.skc_dport));
@@ -729,14 +891,17 @@ SEC("tp_btf/tcp_retransmit_skb")
 int BPF_PROG(tcp_retransmit, struct sock *sk, struct sk_buff *skb, int err)
 {
 	struct flow_key key = {};
+	struct sock_state *st;
 	struct tcp_skb_cb *cb;
 	__u16 segs;
+	__u8 role;
 
 	if (err || !sk || !skb)
 		return 0;
 	cb = (struct tcp_skb_cb *)skb->cb;
 	segs = BPF_CORE_READ(cb, tcp_gso_segs);
-	sock_flow_key(sk, role_of(sk), &key);
+	role = role_of(sk, &st);
+	sock_key(sk, st, role, &key);
 	count_tcp_key(&key, TCP_EV_RETRANSMIT, segs ? segs : 1);
 	return 0;
 }
@@ -786,9 +951,12 @@ SEC("tp_btf/tcp_send_reset")
 int BPF_PROG(tcp_reset_sent, const struct sock *sk, const struct sk_buff *skb)
 {
 	struct flow_key key = {};
+	struct sock_state *st;
+	__u8 role;
 
 	if (sk && full_socket(sk)) {
-		sock_flow_key(sk, role_of((struct sock *)sk), &key);
+		role = role_of((struct sock *)sk, &st);
+		sock_key(sk, st, role, &key);
 	} else if (skb) {
 		if (!received_tcp_key(skb, &key))
 			return 0;
@@ -807,8 +975,10 @@ SEC("tp_btf/tcp_receive_reset")
 int BPF_PROG(tcp_reset_received, struct sock *sk)
 {
 	struct flow_key key = {};
+	struct sock_state *st;
+	__u8 role = role_of(sk, &st);
 
-	sock_flow_key(sk, role_of(sk), &key);
+	sock_key(sk, st, role, &key);
 	count_tcp_key(&key, TCP_EV_RESET_RECEIVED, 1);
 	return 0;
 }
@@ -892,16 +1062,18 @@ int BPF_PROG(skb_drop, struct sk_buff *skb, void *location, enum skb_drop_reason
 	if (sk && full_socket(sk) && sk->sk_protocol == IPPROTO_TCP) {
 		/* The socket knows its side and its cgroup better than the header guess. */
 		__u8 proto = key.protocol;
+		struct sock_state *st;
 
+		/* Drop tables use the whole variant for the reason: no client port (sock_flow_key). */
 		__builtin_memset(&key, 0, sizeof(key));
-		sock_flow_key(sk, role_of(sk), &key);
+		sock_flow_key(sk, role_of(sk, &st), &key);
 		key.protocol = proto ? proto : IPPROTO_TCP;
 	} else if (sk && full_socket(sk)) {
 		key.cgroup_id = sock_cgroup_id(sk);
 	}
 	key.variant = reason;
 
-	c = table_entry(&drops, &key, &zero_drop_counters, TABLE_DROPS);
+	c = table_entry(&drops, &key, &zero_drop_counters, TABLE_DROPS, NULL);
 	if (!c)
 		c = bpf_map_lookup_elem(&drops_overflow, &zero);
 	if (!c)

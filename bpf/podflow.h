@@ -33,8 +33,29 @@ struct flow_key {
 	 * histogram and its bucket here (LATENCY_VARIANT), drop tables the
 	 * kernel's drop reason: one entry per flow and bucket or reason keeps
 	 * entries small and only the buckets a flow uses exist.
+	 * In flow, TCP and latency tables (never in drop tables, whose
+	 * reasons use all 32 bits) the upper half holds the client's port of
+	 * a client flow to a translated service (CLIENT_PORT_VARIANT): each
+	 * such connection is an entry of its own, so that user space can ask
+	 * the node's connection tracking which backend served it.
 	 */
 	__u32 variant;
+};
+
+#define CLIENT_PORT_SHIFT 16
+#define CLIENT_PORT_VARIANT(port) ((__u32)(port) << CLIENT_PORT_SHIFT)
+
+/*
+ * A service frontend the node's NAT (kube-proxy) translates: a cluster,
+ * external or load-balancer IP, or this node's address with a node port.
+ * User space keeps the translated_services table of them in step with
+ * the Kubernetes cache.
+ */
+struct service_key {
+	__u8 addr[16]; /* v4-mapped for IPv4 */
+	__u16 port;    /* host byte order */
+	__u8 protocol; /* IPPROTO_TCP, IPPROTO_UDP */
+	__u8 pad;
 };
 
 /* Bytes are L3 lengths (IP header included), counted per wire segment. */

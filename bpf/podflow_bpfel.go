@@ -75,13 +75,22 @@ type podflowLatencyOverflow struct {
 	Buckets [52]podflowLatencyBucket
 }
 
+type podflowServiceKey struct {
+	_        structs.HostLayout
+	Addr     [16]uint8
+	Port     uint16
+	Protocol uint8
+	Pad      uint8
+}
+
 type podflowSockState struct {
-	_         structs.HostLayout
-	CgroupId  uint64
-	SynSentNs uint64
-	SrttUs    uint32
-	Role      uint8
-	Pad       [3]uint8
+	_          structs.HostLayout
+	CgroupId   uint64
+	SynSentNs  uint64
+	SrttUs     uint32
+	Role       uint8
+	Translated uint8
+	Pad        [2]uint8
 }
 
 type podflowTcpCounters struct {
@@ -127,9 +136,11 @@ const (
 	podflowMapFlowsOverflow          = "flows_overflow"
 	podflowMapLatency                = "latency"
 	podflowMapLatencyOverflow        = "latency_overflow"
+	podflowMapNewConnections         = "new_connections"
 	podflowMapSockStates             = "sock_states"
 	podflowMapTcpEvents              = "tcp_events"
 	podflowMapTcpOverflow            = "tcp_overflow"
+	podflowMapTranslatedServices     = "translated_services"
 	podflowMapUpdateFailures         = "update_failures"
 	podflowProgFlowsEgress           = "flows_egress"
 	podflowProgFlowsIngress          = "flows_ingress"
@@ -143,6 +154,7 @@ const (
 	podflowVarEphemeralPortMax       = "ephemeral_port_max"
 	podflowVarEphemeralPortMin       = "ephemeral_port_min"
 	podflowVarRecordConnectLatency   = "record_connect_latency"
+	podflowVarTranslateServices      = "translate_services"
 	podflowVarUnusedDropCounters     = "unused_drop_counters"
 	podflowVarUnusedFlowCounters     = "unused_flow_counters"
 	podflowVarUnusedFlowKey          = "unused_flow_key"
@@ -150,6 +162,7 @@ const (
 	podflowVarUnusedFlowTableId      = "unused_flow_table_id"
 	podflowVarUnusedLatencyBucket    = "unused_latency_bucket"
 	podflowVarUnusedLatencyHistogram = "unused_latency_histogram"
+	podflowVarUnusedServiceKey       = "unused_service_key"
 	podflowVarUnusedTcpCounters      = "unused_tcp_counters"
 	podflowVarUnusedTcpEvent         = "unused_tcp_event"
 	podflowVarUnusedUpdateFailure    = "unused_update_failure"
@@ -211,16 +224,18 @@ type podflowProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type podflowMapSpecs struct {
-	Drops           *ebpf.MapSpec `ebpf:"drops"`
-	DropsOverflow   *ebpf.MapSpec `ebpf:"drops_overflow"`
-	Flows           *ebpf.MapSpec `ebpf:"flows"`
-	FlowsOverflow   *ebpf.MapSpec `ebpf:"flows_overflow"`
-	Latency         *ebpf.MapSpec `ebpf:"latency"`
-	LatencyOverflow *ebpf.MapSpec `ebpf:"latency_overflow"`
-	SockStates      *ebpf.MapSpec `ebpf:"sock_states"`
-	TcpEvents       *ebpf.MapSpec `ebpf:"tcp_events"`
-	TcpOverflow     *ebpf.MapSpec `ebpf:"tcp_overflow"`
-	UpdateFailures  *ebpf.MapSpec `ebpf:"update_failures"`
+	Drops              *ebpf.MapSpec `ebpf:"drops"`
+	DropsOverflow      *ebpf.MapSpec `ebpf:"drops_overflow"`
+	Flows              *ebpf.MapSpec `ebpf:"flows"`
+	FlowsOverflow      *ebpf.MapSpec `ebpf:"flows_overflow"`
+	Latency            *ebpf.MapSpec `ebpf:"latency"`
+	LatencyOverflow    *ebpf.MapSpec `ebpf:"latency_overflow"`
+	NewConnections     *ebpf.MapSpec `ebpf:"new_connections"`
+	SockStates         *ebpf.MapSpec `ebpf:"sock_states"`
+	TcpEvents          *ebpf.MapSpec `ebpf:"tcp_events"`
+	TcpOverflow        *ebpf.MapSpec `ebpf:"tcp_overflow"`
+	TranslatedServices *ebpf.MapSpec `ebpf:"translated_services"`
+	UpdateFailures     *ebpf.MapSpec `ebpf:"update_failures"`
 }
 
 // podflowVariableSpecs contains global variables before they are loaded into the kernel.
@@ -231,6 +246,7 @@ type podflowVariableSpecs struct {
 	EphemeralPortMax       *ebpf.VariableSpec `ebpf:"ephemeral_port_max"`
 	EphemeralPortMin       *ebpf.VariableSpec `ebpf:"ephemeral_port_min"`
 	RecordConnectLatency   *ebpf.VariableSpec `ebpf:"record_connect_latency"`
+	TranslateServices      *ebpf.VariableSpec `ebpf:"translate_services"`
 	UnusedDropCounters     *ebpf.VariableSpec `ebpf:"unused_drop_counters"`
 	UnusedFlowCounters     *ebpf.VariableSpec `ebpf:"unused_flow_counters"`
 	UnusedFlowKey          *ebpf.VariableSpec `ebpf:"unused_flow_key"`
@@ -238,6 +254,7 @@ type podflowVariableSpecs struct {
 	UnusedFlowTableId      *ebpf.VariableSpec `ebpf:"unused_flow_table_id"`
 	UnusedLatencyBucket    *ebpf.VariableSpec `ebpf:"unused_latency_bucket"`
 	UnusedLatencyHistogram *ebpf.VariableSpec `ebpf:"unused_latency_histogram"`
+	UnusedServiceKey       *ebpf.VariableSpec `ebpf:"unused_service_key"`
 	UnusedTcpCounters      *ebpf.VariableSpec `ebpf:"unused_tcp_counters"`
 	UnusedTcpEvent         *ebpf.VariableSpec `ebpf:"unused_tcp_event"`
 	UnusedUpdateFailure    *ebpf.VariableSpec `ebpf:"unused_update_failure"`
@@ -263,16 +280,18 @@ func (o *podflowObjects) Close() error {
 //
 // It can be passed to loadPodflowObjects or ebpf.CollectionSpec.LoadAndAssign.
 type podflowMaps struct {
-	Drops           *ebpf.Map `ebpf:"drops"`
-	DropsOverflow   *ebpf.Map `ebpf:"drops_overflow"`
-	Flows           *ebpf.Map `ebpf:"flows"`
-	FlowsOverflow   *ebpf.Map `ebpf:"flows_overflow"`
-	Latency         *ebpf.Map `ebpf:"latency"`
-	LatencyOverflow *ebpf.Map `ebpf:"latency_overflow"`
-	SockStates      *ebpf.Map `ebpf:"sock_states"`
-	TcpEvents       *ebpf.Map `ebpf:"tcp_events"`
-	TcpOverflow     *ebpf.Map `ebpf:"tcp_overflow"`
-	UpdateFailures  *ebpf.Map `ebpf:"update_failures"`
+	Drops              *ebpf.Map `ebpf:"drops"`
+	DropsOverflow      *ebpf.Map `ebpf:"drops_overflow"`
+	Flows              *ebpf.Map `ebpf:"flows"`
+	FlowsOverflow      *ebpf.Map `ebpf:"flows_overflow"`
+	Latency            *ebpf.Map `ebpf:"latency"`
+	LatencyOverflow    *ebpf.Map `ebpf:"latency_overflow"`
+	NewConnections     *ebpf.Map `ebpf:"new_connections"`
+	SockStates         *ebpf.Map `ebpf:"sock_states"`
+	TcpEvents          *ebpf.Map `ebpf:"tcp_events"`
+	TcpOverflow        *ebpf.Map `ebpf:"tcp_overflow"`
+	TranslatedServices *ebpf.Map `ebpf:"translated_services"`
+	UpdateFailures     *ebpf.Map `ebpf:"update_failures"`
 }
 
 func (m *podflowMaps) Close() error {
@@ -283,9 +302,11 @@ func (m *podflowMaps) Close() error {
 		m.FlowsOverflow,
 		m.Latency,
 		m.LatencyOverflow,
+		m.NewConnections,
 		m.SockStates,
 		m.TcpEvents,
 		m.TcpOverflow,
+		m.TranslatedServices,
 		m.UpdateFailures,
 	)
 }
@@ -298,6 +319,7 @@ type podflowVariables struct {
 	EphemeralPortMax       *ebpf.Variable `ebpf:"ephemeral_port_max"`
 	EphemeralPortMin       *ebpf.Variable `ebpf:"ephemeral_port_min"`
 	RecordConnectLatency   *ebpf.Variable `ebpf:"record_connect_latency"`
+	TranslateServices      *ebpf.Variable `ebpf:"translate_services"`
 	UnusedDropCounters     *ebpf.Variable `ebpf:"unused_drop_counters"`
 	UnusedFlowCounters     *ebpf.Variable `ebpf:"unused_flow_counters"`
 	UnusedFlowKey          *ebpf.Variable `ebpf:"unused_flow_key"`
@@ -305,6 +327,7 @@ type podflowVariables struct {
 	UnusedFlowTableId      *ebpf.Variable `ebpf:"unused_flow_table_id"`
 	UnusedLatencyBucket    *ebpf.Variable `ebpf:"unused_latency_bucket"`
 	UnusedLatencyHistogram *ebpf.Variable `ebpf:"unused_latency_histogram"`
+	UnusedServiceKey       *ebpf.Variable `ebpf:"unused_service_key"`
 	UnusedTcpCounters      *ebpf.Variable `ebpf:"unused_tcp_counters"`
 	UnusedTcpEvent         *ebpf.Variable `ebpf:"unused_tcp_event"`
 	UnusedUpdateFailure    *ebpf.Variable `ebpf:"unused_update_failure"`

@@ -16,7 +16,13 @@ import (
 // anything, for BPF_PROG_TEST_RUN.
 func loadUnattached(t testing.TB, names ...string) (*Tracer, map[string]*ebpf.Program) {
 	t.Helper()
-	tr, err := Load(&defaultConfig, Options{EphemeralPorts: [2]uint16{32768, 60999}, CountTCPEvents: true})
+	return loadUnattachedWith(t, Options{EphemeralPorts: [2]uint16{32768, 60999}, CountTCPEvents: true}, names...)
+}
+
+// loadUnattachedWith is loadUnattached with the given options.
+func loadUnattachedWith(t testing.TB, opts Options, names ...string) (*Tracer, map[string]*ebpf.Program) {
+	t.Helper()
+	tr, err := Load(&defaultConfig, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,7 +31,7 @@ func loadUnattached(t testing.TB, names ...string) (*Tracer, map[string]*ebpf.Pr
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := setConstants(spec, Options{EphemeralPorts: [2]uint16{32768, 60999}, CountTCPEvents: true}); err != nil {
+	if err := setConstants(spec, opts); err != nil {
 		t.Fatal(err)
 	}
 	progs := map[string]*ebpf.Program{}

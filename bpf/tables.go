@@ -38,6 +38,9 @@ type rotatingTable struct {
 	lastDrained int
 	// iterate forces the slow path (tests use it to prove the fallback).
 	iterate bool
+	// clientPort says the upper half of the keys' variant is a client
+	// port (every table but drops).
+	clientPort bool
 	// overflow is the per-CPU array of what found no entry; overflowSeen
 	// its per-CPU values at the previous drain.
 	overflow     *ebpf.Map
@@ -106,7 +109,7 @@ func drainTable[V, O any](r *rotatingTable, fn func(FlowKey, []V), sub func(a, b
 	n := 0
 	count := func(k *podflowFlowKey, v []V) {
 		n++
-		fn(flowKeyFromKernel(k), v)
+		fn(flowKeyFromKernel(k, r.clientPort), v)
 	}
 	if r.iterate {
 		err = drainByIteration(retired, cpus, count)

@@ -43,10 +43,18 @@ type FlowKey struct {
 	// (LatencyBucketOf) for latency tables, the kernel's drop reason for
 	// drop tables.
 	Variant uint32
+	// ClientPort is set only in client flows to a service frontend of the
+	// translated-services table (SetServices): it keeps each connection
+	// apart, so that the backend the node's NAT chose for it can be found.
+	// Never set in drop tables.
+	ClientPort uint16
 }
 
-func flowKeyFromKernel(k *podflowFlowKey) FlowKey {
-	return FlowKey{
+// flowKeyFromKernel converts a kernel key. In tables other than drops,
+// the upper half of the kernel's variant is the client's port
+// (CLIENT_PORT_VARIANT in podflow.h).
+func flowKeyFromKernel(k *podflowFlowKey, clientPort bool) FlowKey {
+	fk := FlowKey{
 		CgroupID:   k.CgroupId,
 		Local:      kernelAddr(k.LocalAddr),
 		Remote:     kernelAddr(k.RemoteAddr),
@@ -55,7 +63,15 @@ func flowKeyFromKernel(k *podflowFlowKey) FlowKey {
 		Role:       Role(k.Role),
 		Variant:    k.Variant,
 	}
+	if clientPort {
+		fk.ClientPort = uint16(k.Variant >> clientPortShift)
+		fk.Variant = k.Variant & (1<<clientPortShift - 1)
+	}
+	return fk
 }
+
+// clientPortShift is CLIENT_PORT_SHIFT in podflow.h.
+const clientPortShift = 16
 
 // kernelAddr turns the kernel's 16-byte address into a netip.Addr. The
 // all-zero address means "not parsed" and becomes the zero Addr.

@@ -43,8 +43,10 @@ type Sources struct {
 	DropReasons map[uint32]string
 	Tracer      TracerStatus
 	// Kube is the Kubernetes cache's status; nil in host mode.
-	Kube     KubeStatus
-	Resolver Resolver
+	Kube KubeStatus
+	// Translation is the status of translation; nil when it is off.
+	Translation TranslationStatus
+	Resolver    Resolver
 	// Schema is the label schema the resolver fills.
 	Schema Schema
 }
@@ -59,6 +61,10 @@ type registration struct {
 // registry is filled by each collector's init and read-only afterwards.
 var registry = map[string]registration{}
 
+// flagHelp replaces the generic help of a collector's flag, for
+// collectors that switch a feature on or off.
+var flagHelp = map[string]string{}
+
 func register(name string, defaultEnabled bool, programs []string, build func(*Config, Sources) (Collector, error)) {
 	registry[name] = registration{defaultEnabled: defaultEnabled, programs: programs, build: build}
 }
@@ -71,6 +77,9 @@ type Config struct {
 	MaxSeries int
 	// IdleTTL is how long a series without traffic stays exported.
 	IdleTTL time.Duration
+	// TranslationNetns is the network namespace whose connection
+	// tracking holds the node's NAT; empty for the exporter's own.
+	TranslationNetns string
 }
 
 // AddFlags registers --[no-]collector.<name> for every collector and the
@@ -83,8 +92,11 @@ func AddFlags(app *kingpin.Application) *Config {
 		if r.defaultEnabled {
 			state = "enabled"
 		}
-		c.enabled[name] = app.Flag("collector."+name,
-			fmt.Sprintf("Enable the %s collector (default: %s).", name, state)).
+		help := fmt.Sprintf("Enable the %s collector (default: %s).", name, state)
+		if h, ok := flagHelp[name]; ok {
+			help = h
+		}
+		c.enabled[name] = app.Flag("collector."+name, help).
 			Default(strconv.FormatBool(r.defaultEnabled)).Bool()
 	}
 	app.Flag("collector.flows.max-series",
@@ -93,6 +105,9 @@ func AddFlags(app *kingpin.Application) *Config {
 	app.Flag("collector.flows.idle-ttl",
 		"A flow series without traffic for this long is dropped from /metrics, freeing its place in the budget.").
 		Default("5m").DurationVar(&c.IdleTTL)
+	app.Flag("collector.translation.netns",
+		"Network namespace (a file such as /proc/1/ns/net or /run/netns/NAME) whose connection tracking holds the node's NAT. Default: the exporter's own, which is the node's with hostNetwork. Another one needs CAP_SYS_ADMIN to enter.").
+		PlaceHolder("PATH").StringVar(&c.TranslationNetns)
 	return c
 }
 

@@ -45,22 +45,22 @@ func TestFlags(t *testing.T) {
 	}{
 		{
 			args:    nil,
-			enabled: []string{"bpf", "drops", "flows", "kube", "latency", "tcp"},
+			enabled: []string{"bpf", "drops", "flows", "kube", "latency", "tcp", "translation"},
 			programs: []string{bpf.ProgDrops, bpf.ProgFlowsIngress, bpf.ProgFlowsEgress, bpf.ProgTCPState, bpf.ProgTCPRTT,
 				bpf.ProgRetransmit, bpf.ProgResetSent, bpf.ProgResetRecv},
 		},
 		{
 			args:     []string{"--no-collector.flows", "--no-collector.drops"},
-			enabled:  []string{"bpf", "kube", "latency", "tcp"},
+			enabled:  []string{"bpf", "kube", "latency", "tcp", "translation"},
 			programs: []string{bpf.ProgTCPRTT, bpf.ProgTCPState, bpf.ProgRetransmit, bpf.ProgResetSent, bpf.ProgResetRecv},
 		},
 		{
 			args:     []string{"--no-collector.flows", "--no-collector.tcp", "--no-collector.latency"},
-			enabled:  []string{"bpf", "drops", "kube"},
+			enabled:  []string{"bpf", "drops", "kube", "translation"},
 			programs: []string{bpf.ProgDrops},
 		},
 		{
-			args:     []string{"--no-collector.flows", "--no-collector.tcp", "--no-collector.latency", "--no-collector.drops"},
+			args:     []string{"--no-collector.flows", "--no-collector.tcp", "--no-collector.latency", "--no-collector.drops", "--no-collector.translation"},
 			enabled:  []string{"bpf", "kube"},
 			programs: nil,
 		},

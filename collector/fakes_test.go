@@ -160,7 +160,7 @@ func (r *fakeResolver) Generation() uint64 {
 	return r.generation
 }
 
-func (r *fakeResolver) Resolve(k bpf.FlowKey) (Peer, Peer) {
+func (r *fakeResolver) Resolve(k bpf.FlowKey) (Peer, Peer, uint16) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	l, ok := r.local[k.CgroupID]
@@ -171,7 +171,7 @@ func (r *fakeResolver) Resolve(k bpf.FlowKey) (Peer, Peer) {
 	if !ok {
 		rem = Peer{Workload: k.Remote.String(), Kind: "address"}
 	}
-	return l, rem
+	return l, rem, k.ServerPort
 }
 
 func (r *fakeResolver) setRemote(a netip.Addr, p Peer) {

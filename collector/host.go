@@ -71,11 +71,12 @@ var unknownPeer = Peer{Workload: "unknown", Kind: "unknown"}
 // never change, so host answers stay valid (unknown ones are not reused).
 func (h *HostResolver) Generation() uint64 { return 0 }
 
-// Resolve implements Resolver.
-func (h *HostResolver) Resolve(k bpf.FlowKey) (local, remote Peer) {
+// Resolve implements Resolver. Host mode translates nothing: the port is
+// the server's.
+func (h *HostResolver) Resolve(k bpf.FlowKey) (local, remote Peer, port uint16) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.local(k.CgroupID), h.remote(k.Remote)
+	return h.local(k.CgroupID), h.remote(k.Remote), k.ServerPort
 }
 
 func (h *HostResolver) local(id uint64) Peer {

@@ -62,20 +62,20 @@ func TestHostResolver(t *testing.T) {
 		{RemoteByAddress, Peer{Workload: "nginx.service", Kind: "systemd"}, Peer{Workload: "93.184.216.34", Kind: "public"}},
 		{RemoteByClass, Peer{Workload: "nginx.service", Kind: "systemd"}, Peer{Workload: "public", Kind: "public"}},
 	} {
-		l, r := NewHostResolver(cg, tc.naming).Resolve(k)
-		if l != tc.local || r != tc.peer {
+		l, r, port := NewHostResolver(cg, tc.naming).Resolve(k)
+		if l != tc.local || r != tc.peer || port != k.ServerPort {
 			t.Errorf("%s: Resolve = %+v, %+v; want %+v, %+v", tc.naming, l, r, tc.local, tc.peer)
 		}
 	}
 	// A cgroup gone before it was seen, and a packet without addresses.
-	l, r := NewHostResolver(cg, RemoteByAddress).Resolve(bpf.FlowKey{CgroupID: 99})
+	l, r, _ := NewHostResolver(cg, RemoteByAddress).Resolve(bpf.FlowKey{CgroupID: 99})
 	if l != unknownPeer || r != unknownPeer {
 		t.Errorf("unknown cgroup and address resolved to %+v, %+v", l, r)
 	}
 	// No socket (cgroup id 0): the host, named like the root cgroup
 	// without asking the index (which here would name id 0 otherwise).
 	withZero := fakeCgroups{0: "/system.slice/not-asked.service"}
-	if l, _ := NewHostResolver(withZero, RemoteByAddress).Resolve(bpf.FlowKey{Remote: k.Remote}); l != (Peer{Workload: "host", Kind: "host"}) {
+	if l, _, _ := NewHostResolver(withZero, RemoteByAddress).Resolve(bpf.FlowKey{Remote: k.Remote}); l != (Peer{Workload: "host", Kind: "host"}) {
 		t.Errorf("cgroup id 0 resolved to %+v, want the host", l)
 	}
 	if _, err := ParseRemoteNaming("dns"); err == nil {

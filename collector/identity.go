@@ -42,7 +42,10 @@ func (p *Peer) label(i int) string {
 // Implementations must be safe for concurrent use. The key is passed by
 // value: through an interface a pointer would cost an allocation per flow.
 type Resolver interface {
-	Resolve(k bpf.FlowKey) (local, remote Peer)
+	// Resolve names both sides of k and its port label: k's server port,
+	// or, for a connection to a service that was translated to the
+	// backend that served it (k.ClientPort set), the backend's port.
+	Resolve(k bpf.FlowKey) (local, remote Peer, port uint16)
 	// Generation changes whenever an answer Resolve gave may have
 	// changed; callers may reuse answers while it stays the same.
 	// Answers naming an "unknown" side must not be reused.
@@ -205,18 +208,22 @@ func (rs *resolutions) start() {
 
 // key returns the series key of kernel flow k (its identities and
 // connection facts; variant zero), resolving it only when it is not
-// remembered from an earlier drain.
+// remembered from an earlier drain. A connection to a translated service
+// (k.ClientPort set) is one flow among many that end in one series, rarely
+// seen again once it closes: it is resolved each time (the resolver keeps
+// its translation), never remembered here, which would hold an entry per
+// connection for the idle TTL.
 func (rs *resolutions) key(k bpf.FlowKey, now int64) seriesKey {
 	rf, ok := rs.keys[k]
 	if ok {
 		rs.peers.touch(&rf.key, now)
 	} else {
-		local, remote := rs.resolver.Resolve(k)
+		local, remote, port := rs.resolver.Resolve(k)
 		rf.key = seriesKey{
 			local: rs.peers.id(local, now), remote: rs.peers.id(remote, now),
-			role: k.Role, protocol: k.Protocol, port: k.ServerPort,
+			role: k.Role, protocol: k.Protocol, port: port,
 		}
-		if local == unknownPeer || remote == unknownPeer {
+		if local == unknownPeer || remote == unknownPeer || k.ClientPort != 0 {
 			return rf.key
 		}
 	}

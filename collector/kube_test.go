@@ -16,10 +16,16 @@ const webUID = "0c6f2b6e-4d0a-4b6f-9f59-2f0b2d4d7a11"
 
 // fakeKube answers like kube.Cache from fixed maps.
 type fakeKube struct {
-	byUID  map[string]kube.Identity
-	byIP   map[netip.Addr]kube.Identity
-	local  map[netip.Addr]kube.Identity
-	synced bool
+	byUID     map[string]kube.Identity
+	byIP      map[netip.Addr]kube.Identity
+	local     map[netip.Addr]kube.Identity
+	frontends map[kube.Frontend]kube.Identity
+	synced    bool
+}
+
+func (f *fakeKube) ServiceAt(fr kube.Frontend) (kube.Identity, bool) {
+	id, ok := f.frontends[fr]
+	return id, ok && f.synced
 }
 
 func (f *fakeKube) PodByUID(uid string) (kube.Identity, bool) {
@@ -71,7 +77,7 @@ func newFakeKube() *fakeKube {
 }
 
 func TestKubeResolver(t *testing.T) {
-	r := NewKubeResolver(newFakeKube(), cgroups, kube.AggregatePod)
+	r := NewKubeResolver(newFakeKube(), cgroups, kube.AggregatePod, nil)
 	for _, tc := range []struct {
 		name          string
 		key           bpf.FlowKey
@@ -98,8 +104,8 @@ func TestKubeResolver(t *testing.T) {
 			Peer{Namespace: "shop", Workload: "db", Kind: "StatefulSet", Pod: "db-0", Service: "db-headless", Labels: "db\x00"}},
 		{"no socket, no address", bpf.FlowKey{}, Peer{Workload: "host", Kind: KindHost}, unknownPeer},
 	} {
-		l, rem := r.Resolve(tc.key)
-		if l != tc.local || rem != tc.remote {
+		l, rem, port := r.Resolve(tc.key)
+		if l != tc.local || rem != tc.remote || port != tc.key.ServerPort {
 			t.Errorf("%s:\n got %+v, %+v\nwant %+v, %+v", tc.name, l, rem, tc.local, tc.remote)
 		}
 	}
@@ -114,7 +120,7 @@ func TestKubeSchemas(t *testing.T) {
 	for _, agg := range []string{kube.AggregateNamespace, kube.AggregateWorkload, kube.AggregatePod} {
 		t.Run(agg, func(t *testing.T) {
 			src, clk := &fakeSource{}, &clock{now: time.Unix(1_800_000_000, 0)}
-			res := NewKubeResolver(newFakeKube(), cgroups, agg)
+			res := NewKubeResolver(newFakeKube(), cgroups, agg, nil)
 			cfg := testConfig(100, "flows", "kube")
 			p, err := New(cfg, Sources{Flows: src, Resolver: res, Kube: res, Schema: KubeSchema(agg, []string{"app", "team.example.com/name"})}, nopLogger())
 			if err != nil {

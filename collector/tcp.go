@@ -102,8 +102,8 @@ func (c *tcpCollector) Update(ch chan<- prometheus.Metric) error {
 		for i := range perCPU {
 			sum.Add(&perCPU[i])
 		}
-		local, remote := c.resolver.Resolve(k)
-		facts := seriesKey{role: k.Role, protocol: k.Protocol, port: k.ServerPort}
+		local, remote, port := c.resolver.Resolve(k)
+		facts := seriesKey{role: k.Role, protocol: k.Protocol, port: port}
 		c.count(local, remote, facts, &sum, now)
 	})
 	var o bpf.TCPCounters

@@ -15,7 +15,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -25,6 +24,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/podflow/podflow_exporter/internal/testnet"
+	"github.com/podflow/podflow_exporter/internal/testtools"
 )
 
 // binary is the exporter built once for all tests, in a directory anyone
@@ -55,45 +55,14 @@ func TestMain(m *testing.M) {
 }
 
 // promtool returns the promtool that make test installs.
-func promtool(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("PROMTOOL"); p != "" {
-		return p
-	}
-	p, err := filepath.Abs("../.tools/bin/promtool")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("promtool not found at %s: run make test (scripts/install-tools.sh builds it) or set PROMTOOL", p)
-	}
-	return p
-}
-
-// syncBuffer collects a process's stderr.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+func promtool(t *testing.T) string { return testtools.Path(t, "promtool") }
 
 // exporter is a running podflow_exporter.
 type exporter struct {
 	t      testing.TB
 	cmd    *exec.Cmd
 	url    string
-	log    *syncBuffer
+	log    *testtools.LogBuffer
 	exited chan struct{}
 	err    error
 }
@@ -112,21 +81,28 @@ func freePort(t testing.TB) int {
 func startExporter(t testing.TB, args ...string) *exporter {
 	t.Helper()
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	e := &exporter{t: t, url: "http://" + addr, log: &syncBuffer{}, exited: make(chan struct{})}
-	e.cmd = exec.Command(binary, append([]string{"--web.listen-address=" + addr}, args...)...)
-	e.cmd.Stdout, e.cmd.Stderr = e.log, e.log
-	if err := e.cmd.Start(); err != nil {
+	e := launchExporter(t, exec.Command(binary, append([]string{"--web.listen-address=" + addr}, args...)...), "http://"+addr)
+	waitServing(t, e)
+	return e
+}
+
+// launchExporter starts cmd — the exporter, or a wrapper (setpriv, unshare)
+// that execs it — serving at url, and kills it when the test ends.
+func launchExporter(t testing.TB, cmd *exec.Cmd, url string) *exporter {
+	t.Helper()
+	e := &exporter{t: t, cmd: cmd, url: url, log: &testtools.LogBuffer{}, exited: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = e.log, e.log
+	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	go func() { e.err = e.cmd.Wait(); close(e.exited) }()
+	go func() { e.err = cmd.Wait(); close(e.exited) }()
 	t.Cleanup(func() {
-		_ = e.cmd.Process.Kill()
+		_ = cmd.Process.Kill()
 		<-e.exited
 		if t.Failed() {
 			t.Logf("exporter log:\n%s", e.log)
 		}
 	})
-	waitServing(t, e)
 	return e
 }
 

@@ -37,16 +37,10 @@ func TestKubeInCluster(t *testing.T) {
 	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
 	script := `mount -t tmpfs tmpfs /run && mkdir -p /run/secrets/kubernetes.io/serviceaccount &&
 cp "$SECRETS"/* /run/secrets/kubernetes.io/serviceaccount/ && exec "$@"`
-	e := &exporter{t: t, url: "http://" + addr, log: &syncBuffer{}, exited: make(chan struct{})}
-	e.cmd = exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh",
+	cmd := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh",
 		binary, "--web.listen-address="+addr, "--cgroup.root="+env.Root.Path)
-	e.cmd.Env = append(os.Environ(), "SECRETS="+secrets, "KUBERNETES_SERVICE_HOST="+host, "KUBERNETES_SERVICE_PORT="+port)
-	e.cmd.Stdout, e.cmd.Stderr = e.log, e.log
-	if err := e.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { e.err = e.cmd.Wait(); close(e.exited) }()
-	t.Cleanup(func() { _ = e.cmd.Process.Kill(); <-e.exited })
+	cmd.Env = append(os.Environ(), "SECRETS="+secrets, "KUBERNETES_SERVICE_HOST="+host, "KUBERNETES_SERVICE_PORT="+port)
+	e := launchExporter(t, cmd, "http://"+addr)
 	waitServing(t, e)
 	waitSynced(t, e)
 	if !strings.Contains(e.log.String(), "Kubernetes mode") {

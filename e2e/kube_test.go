@@ -166,16 +166,6 @@ func TestKubeIdentities(t *testing.T) {
 
 	text, fams := exp.scrape()
 	webSide := map[string]string{"local_namespace": "shop", "local_workload": "web", "local_kind": "Deployment", "local_pod": web.obj.Name, "local_label_app": "web"}
-	with := func(base map[string]string, kv ...string) map[string]string {
-		m := map[string]string{}
-		for k, v := range base {
-			m[k] = v
-		}
-		for i := 0; i < len(kv); i += 2 {
-			m[kv[i]] = kv[i+1]
-		}
-		return m
-	}
 	dbRemote := []string{"remote_namespace", "shop", "remote_workload", "db", "remote_kind", "StatefulSet", "remote_pod", "db-0", "remote_service", "", "remote_label_app", "db"}
 	dbSide := map[string]string{"local_namespace": "shop", "local_workload": "db", "local_kind": "StatefulSet", "local_pod": "db-0", "role": "server", "port": "5432"}
 	for _, c := range []struct {

@@ -281,14 +281,8 @@ func TestLeastPrivilege(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
-			e := &exporter{t: t, url: "http://" + addr, log: &syncBuffer{}, exited: make(chan struct{})}
-			e.cmd = exec.Command("setpriv", append(tc.setpriv, binary, "--web.listen-address="+addr)...)
-			e.cmd.Stdout, e.cmd.Stderr = e.log, e.log
-			if err := e.cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			go func() { e.err = e.cmd.Wait(); close(e.exited) }()
-			t.Cleanup(func() { _ = e.cmd.Process.Kill(); <-e.exited })
+			cmd := exec.Command("setpriv", append(tc.setpriv, binary, "--web.listen-address="+addr)...)
+			e := launchExporter(t, cmd, "http://"+addr)
 			waitServing(t, e)
 			_, fams := e.scrape()
 			for prog, want := range tc.attached {

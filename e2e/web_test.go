@@ -39,14 +39,8 @@ func TestWebConfigTLSAndBasicAuth(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
-	e := &exporter{t: t, url: "https://" + addr, log: &syncBuffer{}, exited: make(chan struct{})}
-	e.cmd = exec.Command(binary, "--web.listen-address="+addr, "--web.config.file="+config)
-	e.cmd.Stdout, e.cmd.Stderr = e.log, e.log
-	if err := e.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { e.err = e.cmd.Wait(); close(e.exited) }()
-	t.Cleanup(func() { _ = e.cmd.Process.Kill(); <-e.exited })
+	cmd := exec.Command(binary, "--web.listen-address="+addr, "--web.config.file="+config)
+	e := launchExporter(t, cmd, "https://"+addr)
 
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, Timeout: 5 * time.Second}
 	get := func(user, pass string) int {

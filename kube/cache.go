@@ -59,6 +59,7 @@ type Cache struct {
 	nodeIPs   map[netip.Addr]string
 	slices    map[string]*sliceInfo   // by "namespace/name" of the slice
 	endpoints map[netip.Addr][]string // address -> "namespace/service" of slices listing it
+	frontends frontendIndex
 	objects   map[string]int
 	watchErrs map[string]uint64
 	lastRBAC  map[string]time.Time
@@ -80,6 +81,11 @@ type serviceInfo struct {
 	namespace, name string
 	headless        bool
 	ips             []netip.Addr
+	// ports and lbIPs, with ips and this node's addresses, make the
+	// frontends the node's NAT translates.
+	ports     []corev1.ServicePort
+	lbIPs     []netip.Addr
+	frontends []Frontend
 }
 
 type sliceInfo struct {
@@ -102,6 +108,7 @@ func NewCache(restConfig *rest.Config, cfg *Config, logger log.Logger) (*Cache, 
 		nodeIPs:   map[netip.Addr]string{},
 		slices:    map[string]*sliceInfo{},
 		endpoints: map[netip.Addr][]string{},
+		frontends: newFrontendIndex(),
 		objects:   map[string]int{},
 		watchErrs: map[string]uint64{},
 		lastRBAC:  map[string]time.Time{},
@@ -160,6 +167,7 @@ func (c *Cache) Run(ctx context.Context) {
 		}
 		c.synced.Store(true)
 		c.generation.Add(1)
+		c.frontends.notify()
 		level.Info(c.logger).Log("msg", "Kubernetes cache synced", "duration_seconds", time.Since(start).Seconds(), "pods", c.count(ResourcePods))
 	}()
 }
@@ -324,60 +332,6 @@ func podIPs(p *corev1.Pod) []netip.Addr {
 	return ips
 }
 
-func (c *Cache) updateService(s *corev1.Service, deleted bool) bool {
-	key := s.Namespace + "/" + s.Name
-	old := c.services[key]
-	if old != nil {
-		for _, a := range old.ips {
-			if c.clusterIP[a] == old {
-				delete(c.clusterIP, a)
-			}
-		}
-		delete(c.services, key)
-	}
-	if deleted {
-		return old != nil
-	}
-	info := &serviceInfo{namespace: s.Namespace, name: s.Name, headless: s.Spec.ClusterIP == corev1.ClusterIPNone}
-	for _, ip := range append(append([]string{s.Spec.ClusterIP}, s.Spec.ClusterIPs...), s.Spec.ExternalIPs...) {
-		if a, err := netip.ParseAddr(ip); err == nil && !slices.Contains(info.ips, a) {
-			info.ips = append(info.ips, a)
-			c.clusterIP[a] = info
-		}
-	}
-	c.services[key] = info
-	return old == nil || old.headless != info.headless || !slices.Equal(old.ips, info.ips)
-}
-
-func (c *Cache) updateSlice(s *discoveryv1.EndpointSlice, deleted bool) bool {
-	key := s.Namespace + "/" + s.Name
-	old := c.slices[key]
-	if old != nil {
-		for _, a := range old.addrs {
-			c.endpoints[a] = slices.DeleteFunc(c.endpoints[a], func(svc string) bool { return svc == old.service })
-			if len(c.endpoints[a]) == 0 {
-				delete(c.endpoints, a)
-			}
-		}
-		delete(c.slices, key)
-	}
-	svc := s.Labels[discoveryv1.LabelServiceName]
-	if deleted || svc == "" {
-		return old != nil
-	}
-	info := &sliceInfo{service: s.Namespace + "/" + svc}
-	for _, e := range s.Endpoints {
-		for _, ip := range e.Addresses {
-			if a, err := netip.ParseAddr(ip); err == nil {
-				info.addrs = append(info.addrs, a)
-				c.endpoints[a] = append(c.endpoints[a], info.service)
-			}
-		}
-	}
-	c.slices[key] = info
-	return old == nil || old.service != info.service || !slices.Equal(old.addrs, info.addrs)
-}
-
 func (c *Cache) updateNode(n *corev1.Node, deleted bool) bool {
 	old := c.nodes[n.Name]
 	for _, a := range old {
@@ -400,5 +354,12 @@ func (c *Cache) updateNode(n *corev1.Node, deleted bool) bool {
 		}
 	}
 	c.nodes[n.Name] = ips
+	if n.Name == c.cfg.NodeName && !slices.Equal(old, ips) {
+		// Node ports are frontends on this node's addresses.
+		for _, s := range c.services {
+			c.frontends.remove(s)
+			c.frontends.add(s, ips)
+		}
+	}
 	return old == nil || !slices.Equal(old, ips)
 }

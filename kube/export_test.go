@@ -19,7 +19,7 @@ func NewTestCache(cfg *Config) *Cache {
 		pods: map[types.UID]*podInfo{}, podIPs: map[netip.Addr][]*podInfo{},
 		services: map[string]*serviceInfo{}, clusterIP: map[netip.Addr]*serviceInfo{},
 		nodes: map[string][]netip.Addr{}, nodeIPs: map[netip.Addr]string{},
-		slices: map[string]*sliceInfo{}, endpoints: map[netip.Addr][]string{},
+		slices: map[string]*sliceInfo{}, endpoints: map[netip.Addr][]string{}, frontends: newFrontendIndex(),
 		objects: map[string]int{}, watchErrs: map[string]uint64{}, lastRBAC: map[string]time.Time{},
 	}
 	c.synced.Store(true)

@@ -68,7 +68,7 @@ func BenchmarkScrapeResolved(b *testing.B) {
 			src.keys = append(src.keys, bpf.FlowKey{CgroupID: uint64(l + 1), Local: addrs[l], Remote: addrs[local+l*(pods/local)%(pods-local)+r], ServerPort: 8080, Protocol: 6, Role: bpf.RoleClient})
 		}
 	}
-	resolver := collector.NewKubeResolver(cache, cgroups, kube.AggregatePod)
+	resolver := collector.NewKubeResolver(cache, cgroups, kube.AggregatePod, nil)
 	app := kingpin.New("bench", "")
 	cfg := collector.AddFlags(app)
 	if _, err := app.Parse([]string{"--collector.flows.max-series=20000", "--no-collector.tcp", "--no-collector.latency", "--no-collector.drops", "--no-collector.bpf", "--no-collector.kube"}); err != nil {

@@ -24,7 +24,7 @@ func (t trimmer) transform(obj any) (any, error) {
 	case *corev1.Pod:
 		return t.pod(o), nil
 	case *corev1.Service:
-		return &corev1.Service{
+		s := &corev1.Service{
 			ObjectMeta: meta(&o.ObjectMeta, nil),
 			Spec: corev1.ServiceSpec{
 				Type:        o.Spec.Type,
@@ -32,7 +32,18 @@ func (t trimmer) transform(obj any) (any, error) {
 				ClusterIPs:  o.Spec.ClusterIPs,
 				ExternalIPs: o.Spec.ExternalIPs,
 			},
-		}, nil
+		}
+		// Ports and load-balancer addresses make the frontends the
+		// node's NAT translates (frontends.go).
+		for _, p := range o.Spec.Ports {
+			s.Spec.Ports = append(s.Spec.Ports, corev1.ServicePort{Protocol: p.Protocol, Port: p.Port, NodePort: p.NodePort})
+		}
+		for _, in := range o.Status.LoadBalancer.Ingress {
+			if in.IP != "" {
+				s.Status.LoadBalancer.Ingress = append(s.Status.LoadBalancer.Ingress, corev1.LoadBalancerIngress{IP: in.IP})
+			}
+		}
+		return s, nil
 	case *discoveryv1.EndpointSlice:
 		s := &discoveryv1.EndpointSlice{
 			ObjectMeta:  meta(&o.ObjectMeta, map[string]string{discoveryv1.LabelServiceName: o.Labels[discoveryv1.LabelServiceName]}),

@@ -46,6 +46,8 @@ func (e *Env) Node(name string, cidr netip.Prefix) *Node {
 type PodNet struct {
 	NS *Netns
 	IP netip.Addr
+	// hostDev is eth0's peer, a port of the node's bridge.
+	hostDev string
 }
 
 // PodNet creates a pod network namespace with the next free address.
@@ -70,6 +72,7 @@ func (n *Node) PodNetWithIP(name string, ip netip.Addr) *PodNet {
 	p := &PodNet{NS: n.env.Netns(name), IP: ip}
 	n.pods++
 	host := "veth" + strconv.Itoa(n.pods) + n.env.id
+	p.hostDev = host
 	n.NS.Run("ip", "link", "add", host, "type", "veth", "peer", "name", "eth0", "netns", p.NS.Name)
 	n.NS.Run("ip", "link", "set", host, "master", "br0")
 	n.NS.Run("ip", "link", "set", host, "up")
@@ -81,14 +84,19 @@ func (n *Node) PodNetWithIP(name string, ip netip.Addr) *PodNet {
 }
 
 // Service makes vip:port (TCP or UDP) lead to the backends, each chosen at
-// random with equal probability, as kube-proxy's iptables mode does.
+// random with equal probability, as kube-proxy's iptables mode does: for
+// pods (PREROUTING) and for the node's own sockets (OUTPUT; the node
+// routes the service range to its bridge).
 func (n *Node) Service(vip netip.Addr, port uint16, proto string, backends ...netip.AddrPort) {
 	n.t.Helper()
-	for i, b := range backends {
-		args := []string{"iptables", "-t", "nat", "-A", "PREROUTING", "-d", vip.String(), "-p", proto, "--dport", strconv.Itoa(int(port))}
-		if left := len(backends) - i; left > 1 {
-			args = append(args, "-m", "statistic", "--mode", "random", "--probability", fmt.Sprintf("%.5f", 1/float64(left)))
+	for _, chain := range []string{"PREROUTING", "OUTPUT"} {
+		for i, b := range backends {
+			args := []string{"iptables", "-t", "nat", "-A", chain, "-d", vip.String(), "-p", proto, "--dport", strconv.Itoa(int(port))}
+			if left := len(backends) - i; left > 1 {
+				args = append(args, "-m", "statistic", "--mode", "random", "--probability", fmt.Sprintf("%.5f", 1/float64(left)))
+			}
+			n.NS.Run(append(args, "-j", "DNAT", "--to-destination", b.String())...)
 		}
-		n.NS.Run(append(args, "-j", "DNAT", "--to-destination", b.String())...)
 	}
+	n.NS.Run("ip", "route", "replace", netip.PrefixFrom(vip, 32).String(), "dev", "br0")
 }

@@ -185,6 +185,21 @@ func (l *Link) Stats() LinkStats {
 }
 
 // Sub returns s - o.
+// SettledStats reads the link's counters once they stop moving: the last
+// ACK of a FIN exchange may still be in flight when a helper returns.
+func (l *Link) SettledStats() LinkStats {
+	prev := l.Stats()
+	for range 50 {
+		time.Sleep(50 * time.Millisecond)
+		cur := l.Stats()
+		if cur == prev {
+			return cur
+		}
+		prev = cur
+	}
+	return prev
+}
+
 func (s LinkStats) Sub(o LinkStats) LinkStats {
 	return LinkStats{s.RxBytes - o.RxBytes, s.RxPackets - o.RxPackets, s.TxBytes - o.TxBytes, s.TxPackets - o.TxPackets}
 }

@@ -1,0 +1,209 @@
+// Copyright 2026 The podflow_exporter Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package testnet
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"os/signal"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Helpers for service backends, which cannot know in advance how many
+// connections the node's NAT will send them: they serve until stopped.
+func init() {
+	helpers["tcp-accept"] = tcpAccept
+	helpers["tcp-sends"] = tcpSends
+	helpers["udp-count"] = udpCount
+}
+
+// Served is what a tcp-accept or udp-count backend reports when stopped.
+type Served struct {
+	Conns     int   `json:"conns"`     // TCP connections accepted
+	Bytes     int64 `json:"bytes"`     // payload bytes read
+	Datagrams int   `json:"datagrams"` // UDP datagrams received
+}
+
+// Stop sends the helper SIGTERM and returns its result.
+func (p *Proc) Stop() string {
+	p.t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		p.t.Fatalf("stop helper %s: %v", p.name, err)
+	}
+	return p.Wait()
+}
+
+// StopServed stops a tcp-accept or udp-count helper and decodes its result.
+func (p *Proc) StopServed() Served {
+	p.t.Helper()
+	res := p.Stop()
+	var s Served
+	if err := json.Unmarshal([]byte(res), &s); err != nil {
+		p.t.Fatalf("helper %s result %q: %v", p.name, res, err)
+	}
+	return s
+}
+
+// stopped is closed on SIGTERM or SIGINT.
+func stopped() <-chan struct{} {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	done := make(chan struct{})
+	go func() { <-sig; close(done) }()
+	return done
+}
+
+// tcpAccept ADDR: accept connections until SIGTERM, reading each to EOF
+// and closing it; result: Served (connections whose handling finished).
+func tcpAccept(args []string) (string, error) {
+	if len(args) != 1 {
+		return "", errors.New("usage: tcp-accept ADDR")
+	}
+	stop := stopped()
+	l, err := net.Listen("tcp", args[0])
+	if err != nil {
+		return "", err
+	}
+	ready()
+	var (
+		mu sync.Mutex
+		s  Served
+		wg sync.WaitGroup
+	)
+	go func() { <-stop; l.Close() }()
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n, _ := io.Copy(io.Discard, c)
+			c.Close()
+			mu.Lock()
+			s.Conns++
+			s.Bytes += n
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	b, _ := json.Marshal(s)
+	return string(b), nil
+}
+
+// tcpSends ADDR CONNS BYTES: CONNS connections one after another, each
+// sending BYTES, half-closing and waiting for the server to close (the
+// whole FIN exchange is over when the next one starts); result: CONNS.
+func tcpSends(args []string) (string, error) {
+	if len(args) != 3 {
+		return "", errors.New("usage: tcp-sends ADDR CONNS BYTES")
+	}
+	conns, _ := strconv.Atoi(args[1])
+	n, _ := strconv.ParseInt(args[2], 10, 64)
+	ready()
+	for i := range conns {
+		if err := sendOne(args[0], n); err != nil {
+			return "", fmt.Errorf("connection %d: %w", i, err)
+		}
+	}
+	return strconv.Itoa(conns), nil
+}
+
+func sendOne(addr string, n int64) error {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if _, err := io.CopyN(c, zeros{}, n); err != nil {
+		return err
+	}
+	if err := c.(*net.TCPConn).CloseWrite(); err != nil {
+		return err
+	}
+	_, err = io.Copy(io.Discard, c)
+	return err
+}
+
+// udpCount ADDR: count datagrams until SIGTERM, then those still queued;
+// result: Served.
+func udpCount(args []string) (string, error) {
+	if len(args) != 1 {
+		return "", errors.New("usage: udp-count ADDR")
+	}
+	stop := stopped()
+	c, err := net.ListenPacket("udp", args[0])
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	if err := forceReceiveBuffer(c.(*net.UDPConn), 8<<20); err != nil {
+		return "", err
+	}
+	ready()
+	var s Served
+	buf := make([]byte, 65536)
+	for {
+		_ = c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		n, _, err := c.ReadFrom(buf)
+		var ne net.Error
+		switch {
+		case err == nil:
+			s.Datagrams++
+			s.Bytes += int64(n)
+		case errors.As(err, &ne) && ne.Timeout():
+			// Nothing queued: done if the test asked us to stop.
+			select {
+			case <-stop:
+				b, _ := json.Marshal(s)
+				return string(b), nil
+			default:
+			}
+		default:
+			return "", err
+		}
+	}
+}
+
+// Link returns the pod's eth0, to read its counters.
+func (p *PodNet) Link() *Link {
+	return &Link{Netns: p.NS, Dev: "eth0", Addrs: []netip.Prefix{netip.PrefixFrom(p.IP, 32)}}
+}
+
+// PinNeighbours gives the pods and the node permanent neighbour entries
+// for each other (and the pods for their gateway), and the bridge static
+// forwarding entries for the pods, so that no ARP packet, and no frame the
+// bridge floods while it has not learnt an address, crosses a pod's link:
+// its counters then hold only the test's traffic.
+func (n *Node) PinNeighbours(pods ...*PodNet) {
+	n.t.Helper()
+	mac := func(ns *Netns, dev string) string {
+		out := ns.Run("cat", "/sys/class/net/"+dev+"/address")
+		return string([]byte(out)[:len(out)-1])
+	}
+	bridge := mac(n.NS, "br0")
+	macs := make([]string, len(pods))
+	for i, p := range pods {
+		macs[i] = mac(p.NS, "eth0")
+		p.NS.Run("ip", "neigh", "replace", n.IP.String(), "lladdr", bridge, "nud", "permanent", "dev", "eth0")
+		n.NS.Run("ip", "neigh", "replace", p.IP.String(), "lladdr", macs[i], "nud", "permanent", "dev", "br0")
+		n.NS.Run("bridge", "fdb", "replace", macs[i], "dev", p.hostDev, "master", "static")
+	}
+	for i, p := range pods {
+		for j, q := range pods {
+			if i != j {
+				p.NS.Run("ip", "neigh", "replace", q.IP.String(), "lladdr", macs[j], "nud", "permanent", "dev", "eth0")
+			}
+		}
+	}
+}
