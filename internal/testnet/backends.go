@@ -120,19 +120,11 @@ func tcpSends(args []string) (string, error) {
 }
 
 func sendOne(addr string, n int64) error {
-	c, err := net.Dial("tcp", addr)
+	c, err := sendAndDrain(addr, n)
 	if err != nil {
 		return err
 	}
-	defer c.Close()
-	if _, err := io.CopyN(c, zeros{}, n); err != nil {
-		return err
-	}
-	if err := c.(*net.TCPConn).CloseWrite(); err != nil {
-		return err
-	}
-	_, err = io.Copy(io.Discard, c)
-	return err
+	return c.Close()
 }
 
 // udpCount ADDR: count datagrams until SIGTERM, then those still queued;

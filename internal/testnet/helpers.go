@@ -300,22 +300,34 @@ func sendAll(name string, args []string, result func(c *net.TCPConn, n int64) (s
 	}
 	n, _ := strconv.ParseInt(args[1], 10, 64)
 	ready()
-	c, err := net.Dial("tcp", args[0])
+	c, err := sendAndDrain(args[0], n)
 	if err != nil {
 		return "", err
 	}
 	defer c.Close()
-	if _, err := io.CopyN(c, zeros{}, n); err != nil {
-		return "", err
+	return result(c, n)
+}
+
+// sendAndDrain connects to addr, sends n bytes, half-closes and reads until
+// the server closes: the FIN exchange is over when it returns. The caller
+// closes the connection.
+func sendAndDrain(addr string, n int64) (*net.TCPConn, error) {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		return nil, err
 	}
 	tc := c.(*net.TCPConn)
-	if err := tc.CloseWrite(); err != nil {
-		return "", err
+	if _, err := io.CopyN(tc, zeros{}, n); err == nil {
+		err = tc.CloseWrite()
 	}
-	if _, err := io.Copy(io.Discard, c); err != nil {
-		return "", err
+	if err == nil {
+		_, err = io.Copy(io.Discard, tc)
 	}
-	return result(tc, n)
+	if err != nil {
+		tc.Close()
+		return nil, err
+	}
+	return tc, nil
 }
 
 type zeros struct{}
