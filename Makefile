@@ -8,6 +8,13 @@ BIN       := podflow_exporter
 PROMU     := GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=remote.origin.url \
 	GIT_CONFIG_VALUE_0=https://github.com/podflow/podflow_exporter.git .tools/bin/promu
 SUDO      := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+# The version stamp promu puts in builds (.promu.yml), for make build too.
+VERSION_PKG := github.com/prometheus/common/version
+LDFLAGS   := -X $(VERSION_PKG).Version=$(shell cat VERSION) \
+	-X $(VERSION_PKG).Revision=$(shell git rev-parse HEAD 2>/dev/null) \
+	-X $(VERSION_PKG).Branch=$(shell git rev-parse --abbrev-ref HEAD 2>/dev/null) \
+	-X $(VERSION_PKG).BuildUser=$(shell id -un)@$(shell hostname) \
+	-X $(VERSION_PKG).BuildDate=$(shell date +%Y%m%d-%H:%M:%S)
 
 .PHONY: all build run test unit e2e deps tools generate lint bench bench-iperf crossbuild tarball clean manifests
 
@@ -15,7 +22,7 @@ all: lint build test
 
 ## build: the binary, without clang (the eBPF objects are committed).
 build:
-	$(GO) build -o $(BIN) .
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) .
 
 ## run: build, then run in the foreground (as root: it loads eBPF programs).
 run: build
@@ -54,6 +61,7 @@ lint:
 bench: deps
 	$(SUDO) env "PATH=$$PATH" $(GO) test -run '^$$' -bench 'CgroupSKB|RealTraffic|RTTHooks' -benchtime 6x ./bpf/
 	$(GO) test -run '^$$' -bench FlowsCollect -benchtime 10x ./collector/
+	$(SUDO) env "PATH=$$PATH" $(GO) test -run '^$$' -bench IndexWalk -benchtime 20x ./internal/cgroups/
 	$(SUDO) env "PATH=$$PATH" $(GO) test -run '^$$' -bench Scrape -benchtime 5x ./e2e/
 	$(GO) test -run '^$$' -bench 'CacheSync|Remote|PodByUID|ScrapeResolved' -benchtime 3x -timeout 30m ./kube/
 	$(SUDO) env "PATH=$$PATH" $(GO) test -run '^$$' -bench Translate -benchtime 20000x ./internal/conntrack/

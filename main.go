@@ -11,19 +11,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/common/version"
 	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
@@ -54,6 +50,10 @@ type flags struct {
 	bpf         *bpf.Config
 	collector   *collector.Config
 	kube        *kube.Config
+
+	// node_exporter's --web.max-requests and --web.disable-exporter-metrics.
+	maxRequests            int
+	disableExporterMetrics bool
 }
 
 func newApp() (*kingpin.Application, *flags) {
@@ -62,8 +62,12 @@ func newApp() (*kingpin.Application, *flags) {
 	f := &flags{web: kingpinflag.AddFlags(app, defaultListenAddress)}
 	app.Flag("web.telemetry-path", "Path under which to expose metrics.").
 		Default("/metrics").StringVar(&f.metricsPath)
+	app.Flag("web.max-requests", "Maximum number of parallel scrape requests. Use 0 to disable.").
+		Default("40").IntVar(&f.maxRequests)
+	app.Flag("web.disable-exporter-metrics", "Exclude metrics about the exporter itself (promhttp_*, process_*, go_*).").
+		BoolVar(&f.disableExporterMetrics)
 	app.Flag("cgroup.root",
-		"cgroup v2 directory at which to observe sockets; its whole subtree is seen. Default: where cgroup2 is mounted (from /proc/self/mountinfo).").
+		"cgroup v2 directory at which to observe sockets: every metric family counts the sockets of its subtree only (events without a socket, named by address, are counted whatever it is). Default: where cgroup2 is mounted (from /proc/self/mountinfo).").
 		StringVar(&f.cgroupRoot)
 	app.Flag("host.remote",
 		"Without Kubernetes, name remote peers by their address or only by its class (loopback, private, link_local, multicast, public). One of: [address, class]").
@@ -131,12 +135,7 @@ func validate(f *flags) error {
 	if err := f.kube.Validate(); err != nil {
 		return err
 	}
-	if *f.web.WebConfigFile != "" {
-		if err := web.Validate(*f.web.WebConfigFile); err != nil {
-			return fmt.Errorf("--web.config.file %s: %w", *f.web.WebConfigFile, err)
-		}
-	}
-	return nil
+	return validateWeb(f)
 }
 
 // cgroupRoot returns the --cgroup.root directory, found from the mounts
@@ -161,6 +160,15 @@ func serve(f *flags, logger log.Logger) error {
 	if err := validate(f); err != nil {
 		return err
 	}
+	// From here on SIGINT and SIGTERM end serving, not the process: even
+	// during loading, the deferred detach then runs.
+	signalled, stop := handleSignals(logger)
+	defer stop()
+	listeners, err := listen(f.web)
+	if err != nil {
+		return err
+	}
+	defer closeListeners(listeners)
 	if err := bpf.CheckCapabilities(); err != nil {
 		return err
 	}
@@ -182,8 +190,13 @@ func serve(f *flags, logger log.Logger) error {
 	if translator != nil {
 		defer translator.Close()
 	}
+	scope, err := cgroups.ScopeID(root)
+	if err != nil {
+		return fmt.Errorf("--cgroup.root: %w", err)
+	}
 	tracer, err := bpf.Load(f.bpf, bpf.Options{
 		CgroupRoot:           root,
+		ScopeCgroupID:        scope,
 		Programs:             f.collector.Programs(),
 		CountTCPEvents:       f.collector.IsEnabled("tcp"),
 		RecordConnectLatency: f.collector.IsEnabled("latency"),
@@ -215,16 +228,36 @@ func serve(f *flags, logger log.Logger) error {
 	if err != nil {
 		return err
 	}
-	level.Info(logger).Log("msg", "enabled collectors", "collectors", fmt.Sprint(f.collector.Enabled()))
+	level.Info(logger).Log("msg", "enabled collectors", "collectors", fmt.Sprint(pf.Running()))
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(
-		versioncollector.NewCollector("podflow"),
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		pf,
-	)
-	return listenUntilSignal(f, reg, logger)
+	reg.MustRegister(versioncollector.NewCollector("podflow"), pf)
+	mux, err := newMux(reg, f, logger)
+	if err != nil {
+		return err
+	}
+	return serveUntilDone(signalled, listeners, mux, f, logger)
+}
+
+// handleSignals returns a context that SIGINT or SIGTERM ends. SIGHUP, which
+// asks a daemon to reload, is logged and ignored (Go's default would end the
+// process): the web configuration file is read again on every request
+// already, and every other setting is a flag, which needs a restart.
+func handleSignals(logger log.Logger) (context.Context, func()) {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		for {
+			select {
+			case <-hup:
+				level.Info(logger).Log("msg", "received SIGHUP: ignored, nothing to reload (--web.config.file is read on every request; flags need a restart)")
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return ctx, func() { signal.Stop(hup); stop() }
 }
 
 // identities sets how flows are named: from a Kubernetes cache when a
@@ -232,7 +265,7 @@ func serve(f *flags, logger log.Logger) error {
 // host mode.
 func identities(ctx context.Context, f *flags, root string, restConfig *rest.Config, src *collector.Sources,
 	tracer *bpf.Tracer, translator *conntrack.Translator, logger log.Logger) error {
-	cgroupIndex := cgroups.NewIndex(root, time.Second)
+	cgroupIndex := cgroups.NewIndex(root)
 	if restConfig == nil {
 		level.Info(logger).Log("msg", "no Kubernetes cluster configured (no --kube.config, not in a pod): host mode, local side named by cgroup, remote side by address", "host_remote", f.hostRemote)
 		src.Resolver = collector.NewHostResolver(cgroupIndex, collector.RemoteNaming(f.hostRemote))
@@ -290,57 +323,4 @@ func logAttached(logger log.Logger, status []bpf.ProgramStatus, root string) {
 	if attached == 0 && len(status) > 0 {
 		level.Error(logger).Log("msg", "no eBPF program could be attached: only self-metrics are exported")
 	}
-}
-
-// listenUntilSignal serves metrics until SIGINT or SIGTERM, then stops
-// serving and returns.
-func listenUntilSignal(f *flags, reg *prometheus.Registry, logger log.Logger) error {
-	slogger := logging.Slog(logger)
-	mux := http.NewServeMux()
-	mux.Handle(f.metricsPath, promhttp.HandlerFor(reg, promhttp.HandlerOpts{
-		ErrorLog:            slogErrorLog{logger},
-		ErrorHandling:       promhttp.ContinueOnError,
-		MaxRequestsInFlight: 4,
-		Registry:            reg,
-	}))
-	if f.metricsPath != "/" {
-		landing, err := web.NewLandingPage(web.LandingConfig{
-			Name:        "podflow_exporter",
-			Description: "Per-pod network flows, counted by eBPF",
-			Version:     version.Info(),
-			Links:       []web.LandingLinks{{Address: f.metricsPath, Text: "Metrics"}},
-		})
-		if err != nil {
-			return err
-		}
-		mux.Handle("/", landing)
-	}
-	server := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	served := make(chan error, 1)
-	go func() { served <- web.ListenAndServe(server, f.web, slogger) }()
-	select {
-	case err := <-served:
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
-	}
-	level.Info(logger).Log("msg", "received signal, shutting down")
-	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := server.Shutdown(shutdown); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
-	}
-	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
-}
-
-// slogErrorLog adapts the logger to promhttp's error log.
-type slogErrorLog struct{ logger log.Logger }
-
-func (l slogErrorLog) Println(v ...any) {
-	level.Error(l.logger).Log("msg", "serving metrics", "err", fmt.Sprint(v...))
 }

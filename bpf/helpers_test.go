@@ -8,6 +8,7 @@ import (
 	"os"
 	"testing"
 
+	"github.com/podflow/podflow_exporter/internal/cgroups"
 	"github.com/podflow/podflow_exporter/internal/testnet"
 )
 
@@ -16,7 +17,7 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-var allPrograms = []string{ProgFlowsIngress, ProgFlowsEgress, ProgTCPState, ProgTCPRTT, ProgRetransmit, ProgResetSent, ProgResetRecv, ProgDrops}
+var allPrograms = []string{ProgFlowsIngress, ProgFlowsEgress, ProgTCPState, ProgTCPRTT, ProgRetransmit, ProgResetSent, ProgResetRecv, ProgICMPSent, ProgDrops}
 
 // loadTracer loads and attaches every program at cgroup root, failing the
 // test unless each one attaches.
@@ -26,9 +27,16 @@ func loadTracer(t testing.TB, cfg Config, root string) *Tracer {
 }
 
 // loadTracerWith is loadTracer, translating connections to services or not.
+// Its scope is the cgroup root, as the exporter's is with --cgroup.root
+// there: the tracing programs ignore the host's other sockets.
 func loadTracerWith(t testing.TB, cfg Config, root string, translate bool) *Tracer {
 	t.Helper()
+	scope, err := cgroups.ScopeID(root)
+	if err != nil {
+		t.Fatal(err)
+	}
 	tr, err := Load(&cfg, Options{
+		ScopeCgroupID:        scope,
 		CgroupRoot:           root,
 		Programs:             allPrograms,
 		CountTCPEvents:       true,
@@ -69,14 +77,28 @@ func newNode(t *testing.T, cfg Config, addrsA, addrsB []netip.Prefix) *node {
 // newNodeWith is newNode, translating connections to services or not.
 func newNodeWith(t *testing.T, cfg Config, addrsA, addrsB []netip.Prefix, translate bool) *node {
 	t.Helper()
+	n := newNet(t, addrsA, addrsB)
+	n.tr = loadTracerWith(t, cfg, n.env.Root.Path, translate)
+	return n
+}
+
+// newNet is newNode without the tracer: the test loads it (n.load) once
+// what should exist before the exporter starts does.
+func newNet(t *testing.T, addrsA, addrsB []netip.Prefix) *node {
+	t.Helper()
 	n := &node{env: testnet.New(t)}
 	n.a = n.env.Netns("a")
 	n.b = n.env.Netns("b")
 	n.la, n.lb = n.env.Veth(n.a, addrsA, n.b, addrsB)
 	n.cgA = n.env.Root.Child("pod-a")
 	n.cgB = n.env.Root.Child("pod-b")
-	n.tr = loadTracerWith(t, cfg, n.env.Root.Path, translate)
 	return n
+}
+
+// load loads and attaches the tracer at the node's cgroup root.
+func (n *node) load(t *testing.T, cfg Config) {
+	t.Helper()
+	n.tr = loadTracerWith(t, cfg, n.env.Root.Path, false)
 }
 
 var (
@@ -84,6 +106,8 @@ var (
 	dualStackB = []netip.Prefix{netip.MustParsePrefix("10.200.0.2/24"), netip.MustParsePrefix("fd00:200::2/64")}
 	v4OnlyA    = dualStackA[:1:1]
 	v4OnlyB    = dualStackB[:1:1]
+	v6OnlyA    = dualStackA[1:2:2]
+	v6OnlyB    = dualStackB[1:2:2]
 )
 
 // counters are per-CPU values that add up.

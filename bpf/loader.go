@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/alecthomas/kingpin/v2"
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/rlimit"
@@ -28,66 +27,14 @@ const (
 	ProgRetransmit   = "tcp_retransmit"
 	ProgResetSent    = "tcp_reset_sent"
 	ProgResetRecv    = "tcp_reset_received"
+	ProgICMPSent     = "icmp_sent"
 	ProgDrops        = "skb_drop"
 )
-
-// Config sizes the kernel tables.
-type Config struct {
-	FlowTableEntries    uint32
-	TCPTableEntries     uint32
-	LatencyTableEntries uint32
-	DropTableEntries    uint32
-	// ServiceTableEntries bounds the translated-services table; zero
-	// means DefaultServiceTableEntries.
-	ServiceTableEntries uint32
-}
-
-// DefaultServiceTableEntries is the default of --bpf.service-table-entries.
-const DefaultServiceTableEntries = 65536
 
 // newConnectionsEntries bounds the table of new connections to translated
 // services (DrainNewConnections): the connections one drain interval (a
 // second) can start before the oldest are translated at the scrape instead.
 const newConnectionsEntries = 8192
-
-// AddFlags registers the --bpf.* flags on app.
-func AddFlags(app *kingpin.Application) *Config {
-	c := &Config{}
-	app.Flag("bpf.flow-table-entries",
-		"Flows (local identity, peer, server port) each of the two rotating byte/packet tables holds: the distinct flows of one scrape interval. Traffic of flows beyond it is counted in the __overflow__ series, never lost.").
-		Default("65536").Uint32Var(&c.FlowTableEntries)
-	app.Flag("bpf.tcp-table-entries",
-		"Flows each of the two rotating TCP handshake tables holds. Handshakes of flows beyond it are counted in the __overflow__ series.").
-		Default("16384").Uint32Var(&c.TCPTableEntries)
-	app.Flag("bpf.latency-table-entries",
-		"Histogram buckets (flow and log2 bucket; a flow uses a few) each of the two rotating RTT and connect-latency tables holds. Samples beyond it are counted in the __overflow__ histogram.").
-		Default("32768").Uint32Var(&c.LatencyTableEntries)
-	app.Flag("bpf.drop-table-entries",
-		"Flows and drop reasons each of the two rotating drop tables holds. Drops beyond it are counted in the __overflow__ series.").
-		Default("4096").Uint32Var(&c.DropTableEntries)
-	app.Flag("bpf.service-table-entries",
-		"Service frontends (cluster, external and load-balancer IPs, node ports; each address, port and protocol) whose connections are translated to their backend (--collector.translation). Connections to frontends beyond it are named by the service only (0: the default).").
-		Default(strconv.Itoa(DefaultServiceTableEntries)).Uint32Var(&c.ServiceTableEntries)
-	return c
-}
-
-// Validate reports values the kernel would refuse.
-func (c *Config) Validate() error {
-	if c.FlowTableEntries == 0 {
-		return errors.New("--bpf.flow-table-entries must be at least 1")
-	}
-	if c.TCPTableEntries == 0 {
-		return errors.New("--bpf.tcp-table-entries must be at least 1")
-	}
-	if c.LatencyTableEntries == 0 {
-		return errors.New("--bpf.latency-table-entries must be at least 1")
-	}
-	if c.DropTableEntries == 0 {
-		return errors.New("--bpf.drop-table-entries must be at least 1")
-	}
-
-	return nil
-}
 
 // Options say what to load and where to attach it.
 type Options struct {
@@ -108,6 +55,11 @@ type Options struct {
 	// the translated-services table (SetServices) in a flow of its own,
 	// with its client port, so that user space can translate it.
 	TranslateServices bool
+	// ScopeCgroupID is the cgroup id of CgroupRoot when it is below the
+	// hierarchy's root (cgroups.ID), else 0. The tracing programs see
+	// every socket of the host; with it they count only the sockets of
+	// that subtree, as the cgroup_skb programs attached there do.
+	ScopeCgroupID uint64
 }
 
 // ProgramStatus says whether a program is attached and, if not, why.
@@ -208,6 +160,7 @@ func setConstants(spec *ebpf.CollectionSpec, opts Options) error {
 		"count_tcp_events":       flag(opts.CountTCPEvents),
 		"record_connect_latency": flag(opts.RecordConnectLatency),
 		"translate_services":     flag(opts.TranslateServices),
+		"scope_cgroup_id":        opts.ScopeCgroupID,
 	} {
 		if err := spec.Variables[name].Set(v); err != nil {
 			return fmt.Errorf("set %s: %w", name, err)
@@ -216,8 +169,23 @@ func setConstants(spec *ebpf.CollectionSpec, opts Options) error {
 	return nil
 }
 
+// fallbacks are variants of a program for kernels that refuse it, tried
+// in order; the status keeps the program's name.
+var fallbacks = map[string][]string{
+	// The receiving-socket argument of kfree_skb came in Linux 6.11.
+	ProgDrops: {"skb_drop_without_rx_sk"},
+}
+
 func (t *Tracer) loadAndAttach(spec *ebpf.CollectionSpec, name string, cgroupRoot string) error {
 	prog, err := t.loadProgram(spec, name)
+	for _, alt := range fallbacks[name] {
+		if err == nil {
+			break
+		}
+		if p, altErr := t.loadProgram(spec, alt); altErr == nil {
+			prog, err = p, nil
+		}
+	}
 	if err != nil {
 		return err
 	}
@@ -244,6 +212,9 @@ func (t *Tracer) loadProgram(spec *ebpf.CollectionSpec, name string) (*ebpf.Prog
 	ps, ok := spec.Programs[name]
 	if !ok {
 		return nil, fmt.Errorf("no program %q in the object", name)
+	}
+	if err := checkProgramCaps(ps.Type); err != nil {
+		return nil, err
 	}
 	one := spec.Copy()
 	one.Programs = map[string]*ebpf.ProgramSpec{name: one.Programs[name]}

@@ -150,6 +150,26 @@ struct drop_counters {
 	__u64 bytes;
 };
 
+/*
+ * How the client/server role of a socket was decided, once per socket; for
+ * traffic without a socket, per packet. Index of role_decisions. Port
+ * numbers are the last resort (ROLE_BY_PORTS): a service may listen on any
+ * port, inside the ephemeral range too.
+ */
+enum role_method {
+	ROLE_BY_TCP_CONNECT = 0,  /* seen entering SYN_SENT: client */
+	ROLE_BY_TCP_ACCEPT,       /* seen as a listener's new child (SYN_RECV): server */
+	ROLE_BY_TCP_LISTEN,       /* a listening socket: server */
+	ROLE_BY_TCP_BACKLOG,      /* connected before we saw it, with a listener's backlog: an accepted child, server */
+	ROLE_BY_TCP_NO_BACKLOG,   /* connected before we saw it, never listened: it connected, client */
+	ROLE_BY_UDP_CONNECTED,    /* a connect()ed UDP socket: client */
+	ROLE_BY_UDP_KERNEL_PORT,  /* the kernel chose its port (no bind to a port): client */
+	ROLE_BY_UDP_FIRST_DATAGRAM, /* bound by the application, unconnected: its first datagram seen went out (client) or came in (server) */
+	ROLE_BY_TCP_SYN,          /* no socket: a RST answering a SYN; the local side is the server */
+	ROLE_BY_PORTS,            /* the socket could not be read: port numbers */
+	ROLE_METHOD_MAX,
+};
+
 /* Tables whose inserts can fail; index of update_failures is table * FAIL_MAX + reason. */
 enum flow_table_id {
 	TABLE_FLOWS = 0,

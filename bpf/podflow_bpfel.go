@@ -13,6 +13,14 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type podflowConnKey struct {
+	_          structs.HostLayout
+	LocalAddr  [16]uint8
+	RemoteAddr [16]uint8
+	LocalPort  uint16
+	RemotePort uint16
+}
+
 type podflowDropCounters struct {
 	_       structs.HostLayout
 	Packets uint64
@@ -75,6 +83,22 @@ type podflowLatencyOverflow struct {
 	Buckets [52]podflowLatencyBucket
 }
 
+type podflowRoleMethod uint32
+
+const (
+	podflowRoleMethodROLE_BY_TCP_CONNECT        podflowRoleMethod = 0
+	podflowRoleMethodROLE_BY_TCP_ACCEPT         podflowRoleMethod = 1
+	podflowRoleMethodROLE_BY_TCP_LISTEN         podflowRoleMethod = 2
+	podflowRoleMethodROLE_BY_TCP_BACKLOG        podflowRoleMethod = 3
+	podflowRoleMethodROLE_BY_TCP_NO_BACKLOG     podflowRoleMethod = 4
+	podflowRoleMethodROLE_BY_UDP_CONNECTED      podflowRoleMethod = 5
+	podflowRoleMethodROLE_BY_UDP_KERNEL_PORT    podflowRoleMethod = 6
+	podflowRoleMethodROLE_BY_UDP_FIRST_DATAGRAM podflowRoleMethod = 7
+	podflowRoleMethodROLE_BY_TCP_SYN            podflowRoleMethod = 8
+	podflowRoleMethodROLE_BY_PORTS              podflowRoleMethod = 9
+	podflowRoleMethodROLE_METHOD_MAX            podflowRoleMethod = 10
+)
+
 type podflowServiceKey struct {
 	_        structs.HostLayout
 	Addr     [16]uint8
@@ -90,7 +114,8 @@ type podflowSockState struct {
 	SrttUs     uint32
 	Role       uint8
 	Translated uint8
-	Pad        [2]uint8
+	Flags      uint8
+	Pad        uint8
 }
 
 type podflowTcpCounters struct {
@@ -134,9 +159,11 @@ const (
 	podflowMapDropsOverflow          = "drops_overflow"
 	podflowMapFlows                  = "flows"
 	podflowMapFlowsOverflow          = "flows_overflow"
+	podflowMapIcmpRefusals           = "icmp_refusals"
 	podflowMapLatency                = "latency"
 	podflowMapLatencyOverflow        = "latency_overflow"
 	podflowMapNewConnections         = "new_connections"
+	podflowMapRoleDecisions          = "role_decisions"
 	podflowMapSockStates             = "sock_states"
 	podflowMapTcpEvents              = "tcp_events"
 	podflowMapTcpOverflow            = "tcp_overflow"
@@ -144,7 +171,9 @@ const (
 	podflowMapUpdateFailures         = "update_failures"
 	podflowProgFlowsEgress           = "flows_egress"
 	podflowProgFlowsIngress          = "flows_ingress"
+	podflowProgIcmpSent              = "icmp_sent"
 	podflowProgSkbDrop               = "skb_drop"
+	podflowProgSkbDropWithoutRxSk    = "skb_drop_without_rx_sk"
 	podflowProgTcpResetReceived      = "tcp_reset_received"
 	podflowProgTcpResetSent          = "tcp_reset_sent"
 	podflowProgTcpRetransmit         = "tcp_retransmit"
@@ -154,6 +183,7 @@ const (
 	podflowVarEphemeralPortMax       = "ephemeral_port_max"
 	podflowVarEphemeralPortMin       = "ephemeral_port_min"
 	podflowVarRecordConnectLatency   = "record_connect_latency"
+	podflowVarScopeCgroupId          = "scope_cgroup_id"
 	podflowVarTranslateServices      = "translate_services"
 	podflowVarUnusedDropCounters     = "unused_drop_counters"
 	podflowVarUnusedFlowCounters     = "unused_flow_counters"
@@ -162,6 +192,7 @@ const (
 	podflowVarUnusedFlowTableId      = "unused_flow_table_id"
 	podflowVarUnusedLatencyBucket    = "unused_latency_bucket"
 	podflowVarUnusedLatencyHistogram = "unused_latency_histogram"
+	podflowVarUnusedRoleMethod       = "unused_role_method"
 	podflowVarUnusedServiceKey       = "unused_service_key"
 	podflowVarUnusedTcpCounters      = "unused_tcp_counters"
 	podflowVarUnusedTcpEvent         = "unused_tcp_event"
@@ -210,14 +241,16 @@ type podflowSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type podflowProgramSpecs struct {
-	FlowsEgress      *ebpf.ProgramSpec `ebpf:"flows_egress"`
-	FlowsIngress     *ebpf.ProgramSpec `ebpf:"flows_ingress"`
-	SkbDrop          *ebpf.ProgramSpec `ebpf:"skb_drop"`
-	TcpResetReceived *ebpf.ProgramSpec `ebpf:"tcp_reset_received"`
-	TcpResetSent     *ebpf.ProgramSpec `ebpf:"tcp_reset_sent"`
-	TcpRetransmit    *ebpf.ProgramSpec `ebpf:"tcp_retransmit"`
-	TcpRtt           *ebpf.ProgramSpec `ebpf:"tcp_rtt"`
-	TcpState         *ebpf.ProgramSpec `ebpf:"tcp_state"`
+	FlowsEgress        *ebpf.ProgramSpec `ebpf:"flows_egress"`
+	FlowsIngress       *ebpf.ProgramSpec `ebpf:"flows_ingress"`
+	IcmpSent           *ebpf.ProgramSpec `ebpf:"icmp_sent"`
+	SkbDrop            *ebpf.ProgramSpec `ebpf:"skb_drop"`
+	SkbDropWithoutRxSk *ebpf.ProgramSpec `ebpf:"skb_drop_without_rx_sk"`
+	TcpResetReceived   *ebpf.ProgramSpec `ebpf:"tcp_reset_received"`
+	TcpResetSent       *ebpf.ProgramSpec `ebpf:"tcp_reset_sent"`
+	TcpRetransmit      *ebpf.ProgramSpec `ebpf:"tcp_retransmit"`
+	TcpRtt             *ebpf.ProgramSpec `ebpf:"tcp_rtt"`
+	TcpState           *ebpf.ProgramSpec `ebpf:"tcp_state"`
 }
 
 // podflowMapSpecs contains maps before they are loaded into the kernel.
@@ -228,9 +261,11 @@ type podflowMapSpecs struct {
 	DropsOverflow      *ebpf.MapSpec `ebpf:"drops_overflow"`
 	Flows              *ebpf.MapSpec `ebpf:"flows"`
 	FlowsOverflow      *ebpf.MapSpec `ebpf:"flows_overflow"`
+	IcmpRefusals       *ebpf.MapSpec `ebpf:"icmp_refusals"`
 	Latency            *ebpf.MapSpec `ebpf:"latency"`
 	LatencyOverflow    *ebpf.MapSpec `ebpf:"latency_overflow"`
 	NewConnections     *ebpf.MapSpec `ebpf:"new_connections"`
+	RoleDecisions      *ebpf.MapSpec `ebpf:"role_decisions"`
 	SockStates         *ebpf.MapSpec `ebpf:"sock_states"`
 	TcpEvents          *ebpf.MapSpec `ebpf:"tcp_events"`
 	TcpOverflow        *ebpf.MapSpec `ebpf:"tcp_overflow"`
@@ -246,6 +281,7 @@ type podflowVariableSpecs struct {
 	EphemeralPortMax       *ebpf.VariableSpec `ebpf:"ephemeral_port_max"`
 	EphemeralPortMin       *ebpf.VariableSpec `ebpf:"ephemeral_port_min"`
 	RecordConnectLatency   *ebpf.VariableSpec `ebpf:"record_connect_latency"`
+	ScopeCgroupId          *ebpf.VariableSpec `ebpf:"scope_cgroup_id"`
 	TranslateServices      *ebpf.VariableSpec `ebpf:"translate_services"`
 	UnusedDropCounters     *ebpf.VariableSpec `ebpf:"unused_drop_counters"`
 	UnusedFlowCounters     *ebpf.VariableSpec `ebpf:"unused_flow_counters"`
@@ -254,6 +290,7 @@ type podflowVariableSpecs struct {
 	UnusedFlowTableId      *ebpf.VariableSpec `ebpf:"unused_flow_table_id"`
 	UnusedLatencyBucket    *ebpf.VariableSpec `ebpf:"unused_latency_bucket"`
 	UnusedLatencyHistogram *ebpf.VariableSpec `ebpf:"unused_latency_histogram"`
+	UnusedRoleMethod       *ebpf.VariableSpec `ebpf:"unused_role_method"`
 	UnusedServiceKey       *ebpf.VariableSpec `ebpf:"unused_service_key"`
 	UnusedTcpCounters      *ebpf.VariableSpec `ebpf:"unused_tcp_counters"`
 	UnusedTcpEvent         *ebpf.VariableSpec `ebpf:"unused_tcp_event"`
@@ -284,9 +321,11 @@ type podflowMaps struct {
 	DropsOverflow      *ebpf.Map `ebpf:"drops_overflow"`
 	Flows              *ebpf.Map `ebpf:"flows"`
 	FlowsOverflow      *ebpf.Map `ebpf:"flows_overflow"`
+	IcmpRefusals       *ebpf.Map `ebpf:"icmp_refusals"`
 	Latency            *ebpf.Map `ebpf:"latency"`
 	LatencyOverflow    *ebpf.Map `ebpf:"latency_overflow"`
 	NewConnections     *ebpf.Map `ebpf:"new_connections"`
+	RoleDecisions      *ebpf.Map `ebpf:"role_decisions"`
 	SockStates         *ebpf.Map `ebpf:"sock_states"`
 	TcpEvents          *ebpf.Map `ebpf:"tcp_events"`
 	TcpOverflow        *ebpf.Map `ebpf:"tcp_overflow"`
@@ -300,9 +339,11 @@ func (m *podflowMaps) Close() error {
 		m.DropsOverflow,
 		m.Flows,
 		m.FlowsOverflow,
+		m.IcmpRefusals,
 		m.Latency,
 		m.LatencyOverflow,
 		m.NewConnections,
+		m.RoleDecisions,
 		m.SockStates,
 		m.TcpEvents,
 		m.TcpOverflow,
@@ -319,6 +360,7 @@ type podflowVariables struct {
 	EphemeralPortMax       *ebpf.Variable `ebpf:"ephemeral_port_max"`
 	EphemeralPortMin       *ebpf.Variable `ebpf:"ephemeral_port_min"`
 	RecordConnectLatency   *ebpf.Variable `ebpf:"record_connect_latency"`
+	ScopeCgroupId          *ebpf.Variable `ebpf:"scope_cgroup_id"`
 	TranslateServices      *ebpf.Variable `ebpf:"translate_services"`
 	UnusedDropCounters     *ebpf.Variable `ebpf:"unused_drop_counters"`
 	UnusedFlowCounters     *ebpf.Variable `ebpf:"unused_flow_counters"`
@@ -327,6 +369,7 @@ type podflowVariables struct {
 	UnusedFlowTableId      *ebpf.Variable `ebpf:"unused_flow_table_id"`
 	UnusedLatencyBucket    *ebpf.Variable `ebpf:"unused_latency_bucket"`
 	UnusedLatencyHistogram *ebpf.Variable `ebpf:"unused_latency_histogram"`
+	UnusedRoleMethod       *ebpf.Variable `ebpf:"unused_role_method"`
 	UnusedServiceKey       *ebpf.Variable `ebpf:"unused_service_key"`
 	UnusedTcpCounters      *ebpf.Variable `ebpf:"unused_tcp_counters"`
 	UnusedTcpEvent         *ebpf.Variable `ebpf:"unused_tcp_event"`
@@ -337,21 +380,25 @@ type podflowVariables struct {
 //
 // It can be passed to loadPodflowObjects or ebpf.CollectionSpec.LoadAndAssign.
 type podflowPrograms struct {
-	FlowsEgress      *ebpf.Program `ebpf:"flows_egress"`
-	FlowsIngress     *ebpf.Program `ebpf:"flows_ingress"`
-	SkbDrop          *ebpf.Program `ebpf:"skb_drop"`
-	TcpResetReceived *ebpf.Program `ebpf:"tcp_reset_received"`
-	TcpResetSent     *ebpf.Program `ebpf:"tcp_reset_sent"`
-	TcpRetransmit    *ebpf.Program `ebpf:"tcp_retransmit"`
-	TcpRtt           *ebpf.Program `ebpf:"tcp_rtt"`
-	TcpState         *ebpf.Program `ebpf:"tcp_state"`
+	FlowsEgress        *ebpf.Program `ebpf:"flows_egress"`
+	FlowsIngress       *ebpf.Program `ebpf:"flows_ingress"`
+	IcmpSent           *ebpf.Program `ebpf:"icmp_sent"`
+	SkbDrop            *ebpf.Program `ebpf:"skb_drop"`
+	SkbDropWithoutRxSk *ebpf.Program `ebpf:"skb_drop_without_rx_sk"`
+	TcpResetReceived   *ebpf.Program `ebpf:"tcp_reset_received"`
+	TcpResetSent       *ebpf.Program `ebpf:"tcp_reset_sent"`
+	TcpRetransmit      *ebpf.Program `ebpf:"tcp_retransmit"`
+	TcpRtt             *ebpf.Program `ebpf:"tcp_rtt"`
+	TcpState           *ebpf.Program `ebpf:"tcp_state"`
 }
 
 func (p *podflowPrograms) Close() error {
 	return _PodflowClose(
 		p.FlowsEgress,
 		p.FlowsIngress,
+		p.IcmpSent,
 		p.SkbDrop,
+		p.SkbDropWithoutRxSk,
 		p.TcpResetReceived,
 		p.TcpResetSent,
 		p.TcpRetransmit,

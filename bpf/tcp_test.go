@@ -93,6 +93,21 @@ func TestTCPConnectOutcomes(t *testing.T) {
 		})
 	})
 
+	t.Run("refused by ICMP", func(t *testing.T) {
+		// b answers SYNs to port 82 with an ICMP port unreachable: the
+		// application gets ECONNREFUSED as for a RST, but no peer refused
+		// the connection: the port was unreachable.
+		const m = 3
+		nd.b.Run("iptables", "-A", "INPUT", "-p", "tcp", "--dport", "82", "-j", "REJECT", "--reject-with", "icmp-port-unreachable")
+		res := tcpOutcomes(t, testnet.RunHelper(t, nd.a, nd.cgA, "tcp-connect", netip.AddrPortFrom(addrB, 82).String(), strconv.Itoa(m)))
+		if res["refused"] != m {
+			t.Fatalf("helper saw %v, want %d ECONNREFUSED", res, m)
+		}
+		expect(t, map[FlowKey]TCPCounters{
+			client(addrB, 82): events(map[TCPEvent]uint64{TCPConnectAttempt: m, TCPFailUnreachable: m, TCPRetransmit: retransmitted()}),
+		})
+	})
+
 	t.Run("established and accepted", func(t *testing.T) {
 		const k, port = 3, 8080
 		srv := testnet.Start(t, nd.b, nd.cgB, "tcp-serve", netip.AddrPortFrom(addrB, port).String(), strconv.Itoa(k))

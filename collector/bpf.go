@@ -13,10 +13,14 @@ import (
 type TracerStatus interface {
 	Status() []bpf.ProgramStatus
 	Stats() ([]bpf.TableStats, error)
+	// RoleDecisions counts, by method, how the programs decided which
+	// side of a connection each socket (or socketless packet) is.
+	RoleDecisions() ([bpf.NumRoleMethods]uint64, error)
 }
 
 func init() {
 	register("bpf", true, nil, newBPFCollector)
+	selfMetrics["bpf"] = true
 }
 
 var (
@@ -32,6 +36,9 @@ var (
 	mapUpdateFailuresDesc = prometheus.NewDesc("podflow_bpf_map_update_failures_total",
 		"Inserts into a kernel table that failed, by reason (full: the table was full); their traffic was counted in the __overflow__ series.",
 		[]string{"map", "reason"}, nil)
+	roleDecisionsDesc = prometheus.NewDesc("podflow_bpf_role_decisions_total",
+		"How the eBPF programs decided which side of a connection (the role label) a socket is: once per socket from the socket itself (tcp_connect, tcp_accept, tcp_listen, tcp_backlog, tcp_no_backlog, udp_connected, udp_kernel_port, udp_first_datagram), once per packet without a socket (tcp_syn; ports, the last resort: port numbers).",
+		[]string{"method"}, nil)
 )
 
 // bpfCollector exports the exporter's own kernel-side health.
@@ -51,6 +58,7 @@ func (c *bpfCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- mapEntriesDesc
 	ch <- mapMaxEntriesDesc
 	ch <- mapUpdateFailuresDesc
+	ch <- roleDecisionsDesc
 }
 
 func (c *bpfCollector) Update(ch chan<- prometheus.Metric) error {
@@ -72,6 +80,13 @@ func (c *bpfCollector) Update(ch chan<- prometheus.Metric) error {
 		for reason, n := range t.Failures {
 			ch <- prometheus.MustNewConstMetric(mapUpdateFailuresDesc, prometheus.CounterValue, float64(n), name, bpf.UpdateFailure(reason).String())
 		}
+	}
+	roles, err := c.tracer.RoleDecisions()
+	if err != nil {
+		return err
+	}
+	for m, n := range roles {
+		ch <- prometheus.MustNewConstMetric(roleDecisionsDesc, prometheus.CounterValue, float64(n), bpf.RoleMethod(m).String())
 	}
 	return nil
 }

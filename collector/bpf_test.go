@@ -5,8 +5,13 @@ package collector
 
 import (
 	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/podflow/podflow_exporter/bpf"
 )
@@ -22,8 +27,50 @@ func TestBPFSelfMetrics(t *testing.T) {
 		tables: []bpf.TableStats{
 			{Table: bpf.TableFlows, Capacity: 4, LastDrained: 4, Failures: [4]uint64{bpf.FailFull: 36}},
 		},
+		roles: [bpf.NumRoleMethods]uint64{bpf.RoleByTCPConnect: 12, bpf.RoleByUDPFirstDatagram: 3, bpf.RoleByPorts: 1},
 	}
 	_, reg := newTestPodflow(t, testConfig(100, "bpf"), src, newResolver(), HostSchema, &clock{now: time.Unix(0, 0)})
 	assertGolden(t, reg, "bpf_self_metrics",
-		"podflow_bpf_program_attached", "podflow_bpf_map_entries", "podflow_bpf_map_max_entries", "podflow_bpf_map_update_failures_total")
+		"podflow_bpf_program_attached", "podflow_bpf_map_entries", "podflow_bpf_map_max_entries", "podflow_bpf_map_update_failures_total",
+		"podflow_bpf_role_decisions_total")
+}
+
+// slowDrain is a tracer whose drains take a while, as the kernel's do (each
+// table swap waits for an RCU grace period), and whose stats report what the
+// last drain found.
+type slowDrain struct{ *fakeSource }
+
+func (s slowDrain) DrainFlows(fn func(bpf.FlowKey, []bpf.FlowCounters)) ([]bpf.FlowCounters, error) {
+	time.Sleep(50 * time.Millisecond)
+	return s.fakeSource.DrainFlows(fn)
+}
+
+func (s slowDrain) Stats() ([]bpf.TableStats, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return []bpf.TableStats{{Table: bpf.TableFlows, Capacity: 100, LastDrained: s.flowDrained}}, nil
+}
+
+// podflow_bpf_map_entries is what the drain of the same scrape found, not
+// the one before: self-metrics run after the collectors that drain.
+func TestMapEntriesOfThisScrape(t *testing.T) {
+	src := slowDrain{&fakeSource{}}
+	p, err := New(testConfig(100, "bpf", "flows"), Sources{Flows: src, Tracer: src, Resolver: newResolver(), Schema: HostSchema}, nopLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := registerWithClock(t, p, &clock{now: time.Unix(0, 0)})
+	for scrape, flows := range []int{3, 5, 0} {
+		for i := range flows {
+			src.addFlow(webTo(netip.AddrFrom4([4]byte{10, 0, 1, byte(i)})), bpf.FlowCounters{TxBytes: 1, TxPackets: 1})
+		}
+		want := fmt.Sprintf(`
+# HELP podflow_bpf_map_entries Flows the last drain of a rotating kernel table found: the distinct flows of one scrape interval.
+# TYPE podflow_bpf_map_entries gauge
+podflow_bpf_map_entries{map="flows"} %d
+`, flows)
+		if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "podflow_bpf_map_entries"); err != nil {
+			t.Errorf("scrape %d after %d flows: %v", scrape, flows, err)
+		}
+	}
 }

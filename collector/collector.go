@@ -65,6 +65,11 @@ var registry = map[string]registration{}
 // collectors that switch a feature on or off.
 var flagHelp = map[string]string{}
 
+// selfMetrics are the collectors that report on what the others did in the
+// same scrape (entries drained, lookups made): they run after the others,
+// so that a scrape shows the interval it drained, not the one before.
+var selfMetrics = map[string]bool{}
+
 func register(name string, defaultEnabled bool, programs []string, build func(*Config, Sources) (Collector, error)) {
 	registry[name] = registration{defaultEnabled: defaultEnabled, programs: programs, build: build}
 }
@@ -77,6 +82,10 @@ type Config struct {
 	MaxSeries int
 	// IdleTTL is how long a series without traffic stays exported.
 	IdleTTL time.Duration
+	// HoldUnresolved is how long the increments of a flow with a side
+	// that cannot be named yet are held back before they are counted as
+	// unknown (see resolutions).
+	HoldUnresolved time.Duration
 	// TranslationNetns is the network namespace whose connection
 	// tracking holds the node's NAT; empty for the exporter's own.
 	TranslationNetns string
@@ -105,6 +114,13 @@ func AddFlags(app *kingpin.Application) *Config {
 	app.Flag("collector.flows.idle-ttl",
 		"A flow series without traffic for this long is dropped from /metrics, freeing its place in the budget.").
 		Default("5m").DurationVar(&c.IdleTTL)
+	// The API has a pod before kubelet creates its cgroup, and a watch
+	// delivers it within a second; 2m also covers a watch re-established
+	// after an API server restart and the first list of a large cluster,
+	// and is 8 scrapes at Prometheus' usual 15s (2 at 1m).
+	app.Flag("collector.flows.hold-unresolved",
+		"How long the increments of a flow whose side cannot be named yet (a pod not yet in the Kubernetes cache, the cache not synced) are held back, and asked about again at each scrape, before they are counted with that side unknown. 0: count them as unknown at once.").
+		Default("2m").DurationVar(&c.HoldUnresolved)
 	app.Flag("collector.translation.netns",
 		"Network namespace (a file such as /proc/1/ns/net or /run/netns/NAME) whose connection tracking holds the node's NAT. Default: the exporter's own, which is the node's with hostNetwork. Another one needs CAP_SYS_ADMIN to enter.").
 		PlaceHolder("PATH").StringVar(&c.TranslationNetns)
@@ -127,6 +143,16 @@ func (c *Config) Validate() error {
 	}
 	if c.IdleTTL <= 0 {
 		return fmt.Errorf("--collector.flows.idle-ttl must be positive, got %s", c.IdleTTL)
+	}
+	if c.HoldUnresolved < 0 {
+		return fmt.Errorf("--collector.flows.hold-unresolved must not be negative, got %s", c.HoldUnresolved)
+	}
+	// Checked in host mode too, where it is not used: a typo should not
+	// wait for the move to Kubernetes to show.
+	if c.TranslationNetns != "" {
+		if err := checkNetns(c.TranslationNetns); err != nil {
+			return fmt.Errorf("--collector.translation.netns=%s: %w", c.TranslationNetns, err)
+		}
 	}
 	return nil
 }
@@ -173,7 +199,13 @@ type Podflow struct {
 	logger     log.Logger
 }
 
-// New builds the enabled collectors.
+// errNotApplicable is returned by a collector's build when what it reports
+// on does not exist in this mode (the Kubernetes cache in host mode): it is
+// left out rather than run to export nothing.
+var errNotApplicable = errors.New("not applicable in this mode")
+
+// New builds the enabled collectors, leaving out those that do not apply
+// to the sources given.
 func New(cfg *Config, src Sources, logger log.Logger) (*Podflow, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -181,12 +213,26 @@ func New(cfg *Config, src Sources, logger log.Logger) (*Podflow, error) {
 	p := &Podflow{collectors: map[string]Collector{}, logger: logger}
 	for _, name := range cfg.Enabled() {
 		c, err := registry[name].build(cfg, src)
+		if errors.Is(err, errNotApplicable) {
+			level.Debug(logger).Log("msg", "collector enabled but not applicable: not run", "collector", name)
+			continue
+		}
 		if err != nil {
 			return nil, fmt.Errorf("collector %s: %w", name, err)
 		}
 		p.collectors[name] = c
 	}
 	return p, nil
+}
+
+// Running lists, sorted, the collectors that run on each scrape.
+func (p *Podflow) Running() []string {
+	names := make([]string, 0, len(p.collectors))
+	for n := range p.collectors {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
 }
 
 // Describe implements prometheus.Collector.
@@ -198,17 +244,23 @@ func (p *Podflow) Describe(ch chan<- *prometheus.Desc) {
 	}
 }
 
-// Collect implements prometheus.Collector.
+// Collect implements prometheus.Collector. The collectors that drain the
+// kernel's tables run concurrently; then those reporting on them.
 func (p *Podflow) Collect(ch chan<- prometheus.Metric) {
-	var wg sync.WaitGroup
-	for name, c := range p.collectors {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			p.execute(name, c, ch)
-		}()
+	for _, self := range []bool{false, true} {
+		var wg sync.WaitGroup
+		for name, c := range p.collectors {
+			if selfMetrics[name] != self {
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				p.execute(name, c, ch)
+			}()
+		}
+		wg.Wait()
 	}
-	wg.Wait()
 }
 
 func (p *Podflow) execute(name string, c Collector, ch chan<- prometheus.Metric) {

@@ -47,12 +47,12 @@ func TestFlags(t *testing.T) {
 			args:    nil,
 			enabled: []string{"bpf", "drops", "flows", "kube", "latency", "tcp", "translation"},
 			programs: []string{bpf.ProgDrops, bpf.ProgFlowsIngress, bpf.ProgFlowsEgress, bpf.ProgTCPState, bpf.ProgTCPRTT,
-				bpf.ProgRetransmit, bpf.ProgResetSent, bpf.ProgResetRecv},
+				bpf.ProgRetransmit, bpf.ProgResetSent, bpf.ProgResetRecv, bpf.ProgICMPSent},
 		},
 		{
 			args:     []string{"--no-collector.flows", "--no-collector.drops"},
 			enabled:  []string{"bpf", "kube", "latency", "tcp", "translation"},
-			programs: []string{bpf.ProgTCPRTT, bpf.ProgTCPState, bpf.ProgRetransmit, bpf.ProgResetSent, bpf.ProgResetRecv},
+			programs: []string{bpf.ProgTCPRTT, bpf.ProgTCPState, bpf.ProgRetransmit, bpf.ProgResetSent, bpf.ProgResetRecv, bpf.ProgICMPSent},
 		},
 		{
 			args:     []string{"--no-collector.flows", "--no-collector.tcp", "--no-collector.latency"},
@@ -66,6 +66,15 @@ func TestFlags(t *testing.T) {
 		},
 		{args: []string{"--collector.flows.max-series=0"}, err: "max-series must be at least 1"},
 		{args: []string{"--collector.flows.idle-ttl=-1s"}, err: "idle-ttl must be positive"},
+		{args: []string{"--collector.translation.netns=/nonexistent"}, err: "--collector.translation.netns=/nonexistent: open /nonexistent: no such file or directory"},
+		{args: []string{"--collector.translation.netns=/proc/self/ns/mnt"}, err: "/proc/self/ns/mnt: not a network namespace"},
+		{args: []string{"--collector.translation.netns=/proc/self/status"}, err: "/proc/self/status: not a network namespace"},
+		{
+			args:    []string{"--collector.translation.netns=/proc/self/ns/net"},
+			enabled: []string{"bpf", "drops", "flows", "kube", "latency", "tcp", "translation"},
+			programs: []string{bpf.ProgDrops, bpf.ProgFlowsIngress, bpf.ProgFlowsEgress, bpf.ProgTCPState, bpf.ProgTCPRTT,
+				bpf.ProgRetransmit, bpf.ProgResetSent, bpf.ProgResetRecv, bpf.ProgICMPSent},
+		},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			app := kingpin.New("test", "")

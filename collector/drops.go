@@ -28,17 +28,28 @@ func init() {
 // (Sources.DropReasons) lack.
 const unknownReason = "UNKNOWN"
 
+// teardownReasons are the kernel drop reasons that free what a socket's
+// queues still hold when it closes (a FIN or data the application never
+// read): the normal end of a connection, one per short HTTP exchange, not
+// loss on the network. They are exported apart, so that the drop families
+// and their alert mean loss.
+var teardownReasons = map[string]bool{"QUEUE_PURGE": true, "SOCKET_CLOSE": true}
+
 // dropsCollector exports the packets the kernel dropped per flow and
-// reason. A packet dropped without a socket has no cgroup: its local side
-// is named by address (a pod's) or as the host.
+// reason, and apart what it discarded from closing sockets. A packet
+// dropped without a socket has no cgroup: its local side is named by
+// address (a pod's) or as the host.
 type dropsCollector struct {
 	src DropSource
 	ttl time.Duration
 	now func() time.Time
+	// teardown says which kernel reasons are teardownReasons.
+	teardown map[uint32]bool
 
 	mu       sync.Mutex
 	table    *table // packets, bytes
-	resolved resolutions
+	discards *table // packets, bytes of teardown reasons
+	resolved resolutions[bpf.DropCounters]
 }
 
 func newDropsCollector(cfg *Config, src Sources) (Collector, error) {
@@ -53,21 +64,44 @@ func newDropsCollector(cfg *Config, src Sources) (Collector, error) {
 		return unknownReason
 	}}
 	c := &dropsCollector{
-		src: src.Drops,
-		ttl: cfg.IdleTTL,
-		now: time.Now,
+		src:      src.Drops,
+		ttl:      cfg.IdleTTL,
+		now:      time.Now,
+		teardown: map[uint32]bool{},
 		table: newTable(append(src.Schema.identityLabels(), reason), cfg.MaxSeries,
-			columnSpec{"podflow_drop_packets_total", "Packets the kernel dropped, by reason (its skb drop reason; UNKNOWN when the kernel does not name it), per flow."},
+			columnSpec{"podflow_drop_packets_total", "Packets the kernel dropped, by reason (its skb drop reason; UNKNOWN when the kernel does not name it), per flow. Packets freed from a closing socket's queues are podflow_socket_discard_packets_total."},
 			columnSpec{"podflow_drop_bytes_total", "Bytes (IP length) of the packets the kernel dropped, by reason, per flow."},
 		),
+		discards: newTable(append(src.Schema.identityLabels(), reason), cfg.MaxSeries,
+			columnSpec{"podflow_socket_discard_packets_total", "Packets still queued in a socket when it closed, which the kernel freed (drop reason QUEUE_PURGE or SOCKET_CLOSE: a FIN or data the application never read), per flow: the normal end of a connection, not loss."},
+			columnSpec{"podflow_socket_discard_bytes_total", "Bytes (IP length) of the packets freed from a socket's queues when it closed, by reason, per flow."},
+		),
 	}
-	c.resolved = newResolutions(src.Resolver, &c.table.peers)
+	for n, name := range names {
+		if teardownReasons[name] {
+			c.teardown[n] = true
+		}
+	}
+	c.resolved = newResolutions("drops", src.Resolver, &c.table.peers, cfg.HoldUnresolved,
+		func(a, b bpf.DropCounters) bpf.DropCounters { a.Add(&b); return a },
+		func(k bpf.FlowKey, sk seriesKey, v bpf.DropCounters, now int64) {
+			sk.variant = k.Variant // the flow's identities do not depend on the reason
+			if c.teardown[k.Variant] {
+				// Identities are interned per table: name them in the other's.
+				sk = c.discards.key(*c.table.peers.get(sk.local), *c.table.peers.get(sk.remote), sk, now)
+				c.discards.add(&sk, &[maxColumns]uint64{v.Packets, v.Bytes}, now)
+				return
+			}
+			c.table.add(&sk, &[maxColumns]uint64{v.Packets, v.Bytes}, now)
+		})
 	return c, nil
 }
 
 func (c *dropsCollector) Describe(ch chan<- *prometheus.Desc) {
 	c.table.describe(ch)
+	c.discards.describe(ch)
 	describeFamilyStats(ch)
+	describeResolutionStats(ch)
 }
 
 func (c *dropsCollector) Update(ch chan<- prometheus.Metric) error {
@@ -80,12 +114,9 @@ func (c *dropsCollector) Update(ch chan<- prometheus.Metric) error {
 		for i := range perCPU {
 			sum.Add(&perCPU[i])
 		}
-		reason := k.Variant
-		k.Variant = 0 // the flow's identities do not depend on the reason
-		sk := c.resolved.key(k, now)
-		sk.variant = reason
-		c.table.add(&sk, &[maxColumns]uint64{sum.Packets, sum.Bytes}, now)
+		c.resolved.add(k, sum, now)
 	})
+	c.resolved.finish(now)
 	var o bpf.DropCounters
 	for i := range overflow {
 		o.Add(&overflow[i])
@@ -93,8 +124,11 @@ func (c *dropsCollector) Update(ch chan<- prometheus.Metric) error {
 	c.table.columns[0].addOverflow(o.Packets, now)
 	c.table.columns[1].addOverflow(o.Bytes, now)
 	c.resolved.expire(now - int64(c.ttl))
-	c.table.expire(now, c.ttl)
-	c.table.collect(ch)
-	c.table.collectStats(ch)
+	for _, t := range []*table{c.table, c.discards} {
+		t.expire(now, c.ttl)
+		t.collect(ch)
+		t.collectStats(ch)
+	}
+	c.resolved.collectStats(ch)
 	return err
 }

@@ -13,12 +13,14 @@ import (
 	"github.com/podflow/podflow_exporter/bpf"
 )
 
-var dropFamilies = []string{"podflow_drop_packets_total", "podflow_drop_bytes_total"}
+var dropFamilies = []string{"podflow_drop_packets_total", "podflow_drop_bytes_total",
+	"podflow_socket_discard_packets_total", "podflow_socket_discard_bytes_total"}
 
 // Drops are counted per flow and reason, named from the kernel's reasons
 // (UNKNOWN for a value it does not name); per-CPU values are summed; a
 // packet dropped without a socket (cgroup id 0) is the host's; what found
-// no table entry goes to the __overflow__ series.
+// no table entry goes to the __overflow__ series. What a closing socket's
+// queues held (QUEUE_PURGE) is a discard, not a drop.
 func TestDropsByReason(t *testing.T) {
 	src, clk := &fakeSource{}, &clock{now: time.Unix(1_800_000_000, 0)}
 	res := NewHostResolver(fakeCgroups{1: "/system.slice/web.service"}, RemoteByAddress)
@@ -27,6 +29,7 @@ func TestDropsByReason(t *testing.T) {
 	src.addDrop(webTo(addrDB), 999, bpf.DropCounters{Packets: 1, Bytes: 1500})
 	closedPort := bpf.FlowKey{Local: addrWeb, Remote: addrC, ServerPort: 9, Protocol: 6, Role: bpf.RoleServer}
 	src.addDrop(closedPort, 2, bpf.DropCounters{Packets: 4, Bytes: 240})
+	src.addDrop(webTo(addrDB), 104, bpf.DropCounters{Packets: 3, Bytes: 156})
 	src.dropOver = []bpf.DropCounters{{Packets: 7, Bytes: 700}, {Packets: 1, Bytes: 100}}
 	assertGolden(t, reg, "drops_by_reason", dropFamilies...)
 }
@@ -42,7 +45,7 @@ func TestDropsWithoutReasonNames(t *testing.T) {
 	reg := registerWithClock(t, p, &clock{now: time.Unix(1_800_000_000, 0)})
 	src.addDrop(webTo(addrDB), 12, bpf.DropCounters{Packets: 1, Bytes: 60})
 	want := `
-# HELP podflow_drop_packets_total Packets the kernel dropped, by reason (its skb drop reason; UNKNOWN when the kernel does not name it), per flow.
+# HELP podflow_drop_packets_total Packets the kernel dropped, by reason (its skb drop reason; UNKNOWN when the kernel does not name it), per flow. Packets freed from a closing socket's queues are podflow_socket_discard_packets_total.
 # TYPE podflow_drop_packets_total counter
 podflow_drop_packets_total{local_kind="systemd",local_workload="web.service",port="5432",protocol="tcp",reason="UNKNOWN",remote_kind="private",remote_workload="db",role="client"} 1
 `

@@ -39,6 +39,7 @@ type fakeSource struct {
 	drains      int
 	status      []bpf.ProgramStatus
 	tables      []bpf.TableStats
+	roles       [bpf.NumRoleMethods]uint64
 	statsErr    error
 	flowDrained int
 }
@@ -145,13 +146,19 @@ func (f *fakeSource) Status() []bpf.ProgramStatus { return f.status }
 
 func (f *fakeSource) Stats() ([]bpf.TableStats, error) { return f.tables, f.statsErr }
 
+func (f *fakeSource) RoleDecisions() ([bpf.NumRoleMethods]uint64, error) { return f.roles, f.statsErr }
+
 // fakeResolver names local sides by cgroup id and remote ones by address;
-// tests change the maps between scrapes to model identity changes.
+// tests change the maps between scrapes to model identity changes. A cgroup
+// id in neither local nor gone cannot be named yet; one in gone never can.
 type fakeResolver struct {
 	mu         sync.Mutex
 	local      map[uint64]Peer
+	gone       map[uint64]bool
 	remote     map[netip.Addr]Peer
 	generation uint64
+	// counted is what the last Resolve was given.
+	counted time.Time
 }
 
 func (r *fakeResolver) Generation() uint64 {
@@ -160,18 +167,26 @@ func (r *fakeResolver) Generation() uint64 {
 	return r.generation
 }
 
-func (r *fakeResolver) Resolve(k bpf.FlowKey) (Peer, Peer, uint16) {
+func (r *fakeResolver) Resolve(k bpf.FlowKey, counted time.Time) (Peer, Peer, uint16, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.counted = counted
 	l, ok := r.local[k.CgroupID]
 	if !ok {
-		l = unknownPeer
+		l, ok = unknownPeer, r.gone[k.CgroupID]
 	}
-	rem, ok := r.remote[k.Remote]
-	if !ok {
+	rem, found := r.remote[k.Remote]
+	if !found {
 		rem = Peer{Workload: k.Remote.String(), Kind: "address"}
 	}
-	return l, rem, k.ServerPort
+	return l, rem, k.ServerPort, ok
+}
+
+// setLocal names cgroup id from now on, as a cache that caught up would.
+func (r *fakeResolver) setLocal(id uint64, p Peer) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.local[id] = p
 }
 
 func (r *fakeResolver) setRemote(a netip.Addr, p Peer) {
@@ -201,7 +216,7 @@ func (c *clock) advance(d time.Duration) {
 
 // testConfig is a collector config with the given collectors enabled.
 func testConfig(maxSeries int, enabled ...string) *Config {
-	c := &Config{enabled: map[string]*bool{}, MaxSeries: maxSeries, IdleTTL: 5 * time.Minute}
+	c := &Config{enabled: map[string]*bool{}, MaxSeries: maxSeries, IdleTTL: 5 * time.Minute, HoldUnresolved: 2 * time.Minute}
 	for _, n := range enabled {
 		t := true
 		c.enabled[n] = &t
@@ -212,7 +227,7 @@ func testConfig(maxSeries int, enabled ...string) *Config {
 func nopLogger() log.Logger { return log.NewNopLogger() }
 
 // testDropReasons names two of the kernel's drop reasons; others are UNKNOWN.
-var testDropReasons = map[uint32]string{2: "NO_SOCKET", 12: "NETFILTER_DROP"}
+var testDropReasons = map[uint32]string{2: "NO_SOCKET", 12: "NETFILTER_DROP", 104: "QUEUE_PURGE"}
 
 // newTestPodflow builds the enabled collectors over the fakes, with every
 // collector's clock set to clk.

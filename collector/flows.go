@@ -32,7 +32,7 @@ type flowsCollector struct {
 
 	mu       sync.Mutex
 	table    *table // transmit bytes, transmit packets, receive bytes, receive packets
-	resolved resolutions
+	resolved resolutions[bpf.FlowCounters]
 }
 
 func newFlowsCollector(cfg *Config, src Sources) (Collector, error) {
@@ -44,19 +44,24 @@ func newFlowsCollector(cfg *Config, src Sources) (Collector, error) {
 		ttl: cfg.IdleTTL,
 		now: time.Now,
 		table: newTable(src.Schema.identityLabels(), cfg.MaxSeries,
-			columnSpec{"podflow_flow_transmit_bytes_total", "Bytes local sockets sent, IP header included, per flow."},
-			columnSpec{"podflow_flow_transmit_packets_total", "Packets (wire segments) local sockets sent, per flow."},
-			columnSpec{"podflow_flow_receive_bytes_total", "Bytes local sockets received, IP header included, per flow."},
-			columnSpec{"podflow_flow_receive_packets_total", "Packets (wire segments) local sockets received, per flow."},
+			columnSpec{"podflow_flow_transmit_bytes_total", "Bytes local sockets sent, IP header included (one per datagram: an IP-fragmented datagram counts one header), per flow."},
+			columnSpec{"podflow_flow_transmit_packets_total", "Packets local sockets sent, per flow: wire segments (a GSO packet counts as its segments); a datagram sent as IP fragments counts once."},
+			columnSpec{"podflow_flow_receive_bytes_total", "Bytes local sockets received, IP header included (one per datagram: a reassembled datagram counts one header), per flow."},
+			columnSpec{"podflow_flow_receive_packets_total", "Packets local sockets received, per flow: wire segments (a GRO packet counts as its segments); a datagram reassembled from IP fragments counts once."},
 		),
 	}
-	c.resolved = newResolutions(src.Resolver, &c.table.peers)
+	c.resolved = newResolutions("flows", src.Resolver, &c.table.peers, cfg.HoldUnresolved,
+		func(a, b bpf.FlowCounters) bpf.FlowCounters { a.Add(&b); return a },
+		func(_ bpf.FlowKey, sk seriesKey, v bpf.FlowCounters, now int64) {
+			c.table.add(&sk, &[maxColumns]uint64{v.TxBytes, v.TxPackets, v.RxBytes, v.RxPackets}, now)
+		})
 	return c, nil
 }
 
 func (c *flowsCollector) Describe(ch chan<- *prometheus.Desc) {
 	c.table.describe(ch)
 	describeFamilyStats(ch)
+	describeResolutionStats(ch)
 }
 
 func (c *flowsCollector) Update(ch chan<- prometheus.Metric) error {
@@ -69,9 +74,9 @@ func (c *flowsCollector) Update(ch chan<- prometheus.Metric) error {
 		for i := range perCPU {
 			sum.Add(&perCPU[i])
 		}
-		sk := c.resolved.key(k, now)
-		c.table.add(&sk, &[maxColumns]uint64{sum.TxBytes, sum.TxPackets, sum.RxBytes, sum.RxPackets}, now)
+		c.resolved.add(k, sum, now)
 	})
+	c.resolved.finish(now)
 	var o bpf.FlowCounters
 	for i := range overflow {
 		o.Add(&overflow[i])
@@ -83,5 +88,6 @@ func (c *flowsCollector) Update(ch chan<- prometheus.Metric) error {
 	c.table.expire(now, c.ttl)
 	c.table.collect(ch)
 	c.table.collectStats(ch)
+	c.resolved.collectStats(ch)
 	return err
 }

@@ -117,7 +117,7 @@ func TestFlowsDrainErrorKeepsSeries(t *testing.T) {
 	}
 	src.err = errDrain
 	want := `
-# HELP podflow_flow_transmit_bytes_total Bytes local sockets sent, IP header included, per flow.
+# HELP podflow_flow_transmit_bytes_total Bytes local sockets sent, IP header included (one per datagram: an IP-fragmented datagram counts one header), per flow.
 # TYPE podflow_flow_transmit_bytes_total counter
 podflow_flow_transmit_bytes_total{local_kind="systemd",local_workload="web.service",port="5432",protocol="tcp",remote_kind="private",remote_workload="db",role="client"} 100
 # HELP podflow_scrape_collector_success podflow_exporter: Whether a collector succeeded.
@@ -166,7 +166,7 @@ func TestFlowsAggregateIdenticalLabelSets(t *testing.T) {
 	src.addFlow(webTo(netip.MustParseAddr("8.8.8.8")), bpf.FlowCounters{TxBytes: 100, TxPackets: 1})
 	src.addFlow(webTo(netip.MustParseAddr("1.1.1.1")), bpf.FlowCounters{TxBytes: 20, TxPackets: 2})
 	want := `
-# HELP podflow_flow_transmit_bytes_total Bytes local sockets sent, IP header included, per flow.
+# HELP podflow_flow_transmit_bytes_total Bytes local sockets sent, IP header included (one per datagram: an IP-fragmented datagram counts one header), per flow.
 # TYPE podflow_flow_transmit_bytes_total counter
 podflow_flow_transmit_bytes_total{local_kind="systemd",local_workload="web.service",port="5432",protocol="tcp",remote_kind="public",remote_workload="public",role="client"} 120
 `

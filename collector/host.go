@@ -9,13 +9,18 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/podflow/podflow_exporter/bpf"
 )
 
-// CgroupPaths maps cgroup ids to their path in the cgroup v2 hierarchy.
+// CgroupPaths maps cgroup ids to their path in the cgroup v2 hierarchy
+// (cgroups.Index).
 type CgroupPaths interface {
-	Path(id uint64) (string, bool)
+	// Path returns the path of cgroup id, whose increments were counted
+	// before counted. found is false when the cgroup is gone (or outside
+	// the hierarchy's root); an error when that cannot be told now.
+	Path(id uint64, counted time.Time) (path string, found bool, err error)
 }
 
 // RemoteNaming says how host mode names remote peers.
@@ -73,26 +78,29 @@ func (h *HostResolver) Generation() uint64 { return 0 }
 
 // Resolve implements Resolver. Host mode translates nothing: the port is
 // the server's.
-func (h *HostResolver) Resolve(k bpf.FlowKey) (local, remote Peer, port uint16) {
+func (h *HostResolver) Resolve(k bpf.FlowKey, counted time.Time) (local, remote Peer, port uint16, ok bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.local(k.CgroupID), h.remote(k.Remote), k.ServerPort
+	local, ok = h.local(k.CgroupID, counted)
+	return local, h.remote(k.Remote), k.ServerPort, ok
 }
 
-func (h *HostResolver) local(id uint64) Peer {
+func (h *HostResolver) local(id uint64, counted time.Time) (Peer, bool) {
 	if id == 0 {
 		// No socket (a dropped packet, a RST to a closed port): the
 		// kernel acted for the host, named like the root cgroup.
 		workload, kind := CgroupName("/")
-		return Peer{Workload: workload, Kind: kind}
+		return Peer{Workload: workload, Kind: kind}, true
 	}
 	if p, ok := h.locals[id]; ok {
-		return p
+		return p, true
 	}
-	cgPath, ok := h.cgroups.Path(id)
-	if !ok {
-		// Removed before we saw it; not cached, so a later walk can still name it.
-		return unknownPeer
+	cgPath, found, err := h.cgroups.Path(id, counted)
+	switch {
+	case err != nil:
+		return unknownPeer, false // the tree could not be read: ask again
+	case !found:
+		return unknownPeer, true // removed before it was ever seen
 	}
 	workload, kind := CgroupName(cgPath)
 	p := Peer{Workload: workload, Kind: kind}
@@ -100,7 +108,7 @@ func (h *HostResolver) local(id uint64) Peer {
 		clear(h.locals)
 	}
 	h.locals[id] = p
-	return p
+	return p, true
 }
 
 func (h *HostResolver) remote(a netip.Addr) Peer {

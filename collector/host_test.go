@@ -4,8 +4,10 @@
 package collector
 
 import (
+	"errors"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/podflow/podflow_exporter/bpf"
 )
@@ -45,11 +47,19 @@ func TestAddressClass(t *testing.T) {
 	}
 }
 
+// fakeCgroups is a cgroup tree read whole: an id not in it is gone.
 type fakeCgroups map[uint64]string
 
-func (f fakeCgroups) Path(id uint64) (string, bool) {
+func (f fakeCgroups) Path(id uint64, _ time.Time) (string, bool, error) {
 	p, ok := f[id]
-	return p, ok
+	return p, ok, nil
+}
+
+// unreadableCgroups is a tree that cannot be read.
+type unreadableCgroups struct{}
+
+func (unreadableCgroups) Path(uint64, time.Time) (string, bool, error) {
+	return "", false, errors.New("permission denied")
 }
 
 func TestHostResolver(t *testing.T) {
@@ -62,20 +72,25 @@ func TestHostResolver(t *testing.T) {
 		{RemoteByAddress, Peer{Workload: "nginx.service", Kind: "systemd"}, Peer{Workload: "93.184.216.34", Kind: "public"}},
 		{RemoteByClass, Peer{Workload: "nginx.service", Kind: "systemd"}, Peer{Workload: "public", Kind: "public"}},
 	} {
-		l, r, port := NewHostResolver(cg, tc.naming).Resolve(k)
-		if l != tc.local || r != tc.peer || port != k.ServerPort {
+		l, r, port, ok := NewHostResolver(cg, tc.naming).Resolve(k, time.Now())
+		if l != tc.local || r != tc.peer || port != k.ServerPort || !ok {
 			t.Errorf("%s: Resolve = %+v, %+v; want %+v, %+v", tc.naming, l, r, tc.local, tc.peer)
 		}
 	}
-	// A cgroup gone before it was seen, and a packet without addresses.
-	l, r, _ := NewHostResolver(cg, RemoteByAddress).Resolve(bpf.FlowKey{CgroupID: 99})
-	if l != unknownPeer || r != unknownPeer {
-		t.Errorf("unknown cgroup and address resolved to %+v, %+v", l, r)
+	// A cgroup gone before it was seen, and a packet without addresses:
+	// unknown for good.
+	l, r, _, ok := NewHostResolver(cg, RemoteByAddress).Resolve(bpf.FlowKey{CgroupID: 99}, time.Now())
+	if l != unknownPeer || r != unknownPeer || !ok {
+		t.Errorf("unknown cgroup and address resolved to %+v, %+v, ok %v", l, r, ok)
+	}
+	// A tree that could not be read: not yet.
+	if l, _, _, ok := NewHostResolver(unreadableCgroups{}, RemoteByAddress).Resolve(k, time.Now()); l != unknownPeer || ok {
+		t.Errorf("with an unreadable tree, resolved to %+v, ok %v; want unknown, not yet", l, ok)
 	}
 	// No socket (cgroup id 0): the host, named like the root cgroup
 	// without asking the index (which here would name id 0 otherwise).
 	withZero := fakeCgroups{0: "/system.slice/not-asked.service"}
-	if l, _, _ := NewHostResolver(withZero, RemoteByAddress).Resolve(bpf.FlowKey{Remote: k.Remote}); l != (Peer{Workload: "host", Kind: "host"}) {
+	if l, _, _, _ := NewHostResolver(withZero, RemoteByAddress).Resolve(bpf.FlowKey{Remote: k.Remote}, time.Now()); l != (Peer{Workload: "host", Kind: "host"}) {
 		t.Errorf("cgroup id 0 resolved to %+v, want the host", l)
 	}
 	if _, err := ParseRemoteNaming("dns"); err == nil {

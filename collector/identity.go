@@ -6,6 +6,7 @@ package collector
 import (
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/podflow/podflow_exporter/bpf"
 )
@@ -45,10 +46,22 @@ type Resolver interface {
 	// Resolve names both sides of k and its port label: k's server port,
 	// or, for a connection to a service that was translated to the
 	// backend that served it (k.ClientPort set), the backend's port.
-	Resolve(k bpf.FlowKey) (local, remote Peer, port uint16)
+	//
+	// Every increment of k was counted before counted (callers take it
+	// after the kernel stopped writing the table they drain), so an
+	// identity that existed then is found, however new: a cgroup created
+	// after the resolver last looked is looked up again.
+	//
+	// ok is false when a side cannot be named yet but may be later (a pod
+	// not yet in the Kubernetes cache, the cache not synced, a cgroup tree
+	// that could not be read): that side is unknownPeer for now, and the
+	// caller asks again later instead of counting k as unknown for good.
+	// A side that can never be named (a packet without an address, a
+	// cgroup removed before it was seen) is unknownPeer with ok true.
+	Resolve(k bpf.FlowKey, counted time.Time) (local, remote Peer, port uint16, ok bool)
 	// Generation changes whenever an answer Resolve gave may have
 	// changed; callers may reuse answers while it stays the same.
-	// Answers naming an "unknown" side must not be reused.
+	// Answers not ok, or naming an "unknown" side, must not be reused.
 	Generation() uint64
 }
 
@@ -173,71 +186,6 @@ func (ps *peers) expire(cutoff int64) {
 			delete(ps.ids, p)
 			ps.list[id] = Peer{}
 			ps.free = append(ps.free, id)
-		}
-	}
-}
-
-// resolutions remembers the series key of each kernel flow key while the
-// resolver's generation stays the same: most flows of a scrape were in the
-// previous one, and one lookup replaces resolving and interning. The keys
-// name identities interned in peers.
-type resolutions struct {
-	resolver   Resolver
-	peers      *peers
-	keys       map[bpf.FlowKey]resolvedFlow
-	generation uint64
-}
-
-type resolvedFlow struct {
-	key  seriesKey
-	seen int64
-}
-
-func newResolutions(r Resolver, p *peers) resolutions {
-	return resolutions{resolver: r, peers: p, keys: map[bpf.FlowKey]resolvedFlow{}}
-}
-
-// start begins a drain: remembered keys are forgotten when the resolver's
-// answers may have changed.
-func (rs *resolutions) start() {
-	if g := rs.resolver.Generation(); g != rs.generation {
-		clear(rs.keys)
-		rs.generation = g
-	}
-}
-
-// key returns the series key of kernel flow k (its identities and
-// connection facts; variant zero), resolving it only when it is not
-// remembered from an earlier drain. A connection to a translated service
-// (k.ClientPort set) is one flow among many that end in one series, rarely
-// seen again once it closes: it is resolved each time (the resolver keeps
-// its translation), never remembered here, which would hold an entry per
-// connection for the idle TTL.
-func (rs *resolutions) key(k bpf.FlowKey, now int64) seriesKey {
-	rf, ok := rs.keys[k]
-	if ok {
-		rs.peers.touch(&rf.key, now)
-	} else {
-		local, remote, port := rs.resolver.Resolve(k)
-		rf.key = seriesKey{
-			local: rs.peers.id(local, now), remote: rs.peers.id(remote, now),
-			role: k.Role, protocol: k.Protocol, port: port,
-		}
-		if local == unknownPeer || remote == unknownPeer || k.ClientPort != 0 {
-			return rf.key
-		}
-	}
-	rf.seen = now
-	rs.keys[k] = rf // the second lookup finds the entry in cache
-	return rf.key
-}
-
-// expire forgets flows not seen since cutoff. Call it before the peers
-// expire: a remembered key must not outlive the identities it names.
-func (rs *resolutions) expire(cutoff int64) {
-	for k, rf := range rs.keys {
-		if rf.seen < cutoff {
-			delete(rs.keys, k)
 		}
 	}
 }

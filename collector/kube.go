@@ -6,7 +6,9 @@ package collector
 import (
 	"net/netip"
 	"strings"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/podflow/podflow_exporter/bpf"
 	"github.com/podflow/podflow_exporter/kube"
@@ -50,12 +52,22 @@ type Translator interface {
 // pod's; other local processes are named by their cgroup like in host mode,
 // with kind "host", and packets without a socket like the root cgroup. The
 // remote side: see kube.Cache.Remote, and translated below.
+//
+// What the cache does not have yet (a pod's cgroup that has traffic before
+// the pod's watch event arrives, anything before the cache is synced) is
+// "not yet" (see Resolver), so that its increments are held back, not
+// counted as unknown for good.
 type KubeResolver struct {
 	ids         KubeIdentities
 	cgroups     CgroupPaths
 	aggregation string
 	translator  Translator
 	outcomes    [numSides][numOutcomes]atomic.Uint64
+
+	// named remembers the pods named by UID: a pod's last increments are
+	// drained after the cache has dropped the deleted pod.
+	mu    sync.Mutex
+	named map[string]kube.Identity
 }
 
 // NewKubeResolver names flows at the given aggregation level
@@ -63,7 +75,7 @@ type KubeResolver struct {
 // connection to a service (flows with a client port); without it such
 // flows are named by the service.
 func NewKubeResolver(ids KubeIdentities, cgroups CgroupPaths, aggregation string, translator Translator) *KubeResolver {
-	return &KubeResolver{ids: ids, cgroups: cgroups, aggregation: aggregation, translator: translator}
+	return &KubeResolver{ids: ids, cgroups: cgroups, aggregation: aggregation, translator: translator, named: map[string]kube.Identity{}}
 }
 
 // KubeSchema is the label schema of an aggregation level, with the pod
@@ -84,12 +96,14 @@ func KubeSchema(aggregation string, podLabels []string) Schema {
 // Generation implements Resolver.
 func (r *KubeResolver) Generation() uint64 { return r.ids.Generation() }
 
-// Resolve implements Resolver.
-func (r *KubeResolver) Resolve(k bpf.FlowKey) (local, remote Peer, port uint16) {
-	local = r.local(k)
+// Resolve implements Resolver. A remote address is unknown for good only
+// when the packet had none; else unknown means the cache is not synced:
+// not yet.
+func (r *KubeResolver) Resolve(k bpf.FlowKey, counted time.Time) (local, remote Peer, port uint16, ok bool) {
+	local, ok = r.local(k, counted)
 	if k.ClientPort != 0 && k.Role == bpf.RoleClient && k.Remote.IsValid() {
-		if p, pt, ok := r.translated(k); ok {
-			return local, p, pt
+		if p, pt, found := r.translated(k); found {
+			return local, p, pt, ok
 		}
 	}
 	id, outcome := kube.Identity{}, kube.Unknown
@@ -98,9 +112,9 @@ func (r *KubeResolver) Resolve(k bpf.FlowKey) (local, remote Peer, port uint16) 
 	}
 	r.outcomes[sideRemote][outcome].Add(1)
 	if outcome == kube.Unknown {
-		return local, unknownPeer, k.ServerPort
+		return local, unknownPeer, k.ServerPort, ok && !k.Remote.IsValid()
 	}
-	return local, r.peer(id), k.ServerPort
+	return local, r.peer(id), k.ServerPort, ok
 }
 
 // translated names the remote side of a client connection to a service
@@ -129,36 +143,63 @@ func (r *KubeResolver) translated(k bpf.FlowKey) (Peer, uint16, bool) {
 	return r.peer(svc), k.ServerPort, true
 }
 
-func (r *KubeResolver) local(k bpf.FlowKey) Peer {
+// local names the local side; false when it cannot be named yet.
+func (r *KubeResolver) local(k bpf.FlowKey, counted time.Time) (Peer, bool) {
 	// No socket (a dropped packet, a RST to a closed port): the kernel
 	// acted in the root cgroup, for the pod of the local address if any.
 	path := "/"
 	if k.CgroupID != 0 {
-		var ok bool
-		if path, ok = r.cgroups.Path(k.CgroupID); !ok {
+		var found bool
+		var err error
+		if path, found, err = r.cgroups.Path(k.CgroupID, counted); err != nil || !found {
+			// Removed before it was seen: unknown for good; an
+			// unreadable tree: not yet.
 			r.outcomes[sideLocal][kube.Unknown].Add(1)
-			return unknownPeer
+			return unknownPeer, err == nil
 		}
 	}
 	if uid, ok := kube.PodUIDFromCgroup(path); ok {
-		id, ok := r.ids.PodByUID(uid)
+		id, ok := r.pod(uid)
 		if !ok {
-			// Not in the cache (yet): unknown, so it is resolved again.
+			// Not in the cache yet: the pod's cgroup had traffic
+			// before the pod's watch event came, or before the sync.
 			r.outcomes[sideLocal][kube.Unknown].Add(1)
-			return unknownPeer
+			return unknownPeer, false
 		}
 		r.outcomes[sideLocal][kube.Resolved].Add(1)
-		return r.peer(id)
+		return r.peer(id), true
 	}
 	if k.Local.IsValid() {
 		if id, ok := r.ids.LocalPodByIP(k.Local); ok {
 			r.outcomes[sideLocal][kube.Resolved].Add(1)
-			return r.peer(id)
+			return r.peer(id), true
+		}
+		if !r.ids.Synced() {
+			// Maybe a pod's address, which only the synced cache knows.
+			r.outcomes[sideLocal][kube.Unknown].Add(1)
+			return unknownPeer, false
 		}
 	}
 	r.outcomes[sideLocal][kube.Resolved].Add(1)
 	workload, _ := CgroupName(path)
-	return Peer{Workload: workload, Kind: KindHost}
+	return Peer{Workload: workload, Kind: KindHost}, true
+}
+
+// pod returns the identity of the pod with a UID: the cache's, else the one
+// it had when last named here (the pod was deleted since).
+func (r *KubeResolver) pod(uid string) (kube.Identity, bool) {
+	id, ok := r.ids.PodByUID(uid)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !ok {
+		id, ok = r.named[uid]
+		return id, ok
+	}
+	if len(r.named) >= cacheLimit {
+		clear(r.named)
+	}
+	r.named[uid] = id
+	return id, true
 }
 
 // peer applies the aggregation level to an identity.

@@ -82,36 +82,74 @@ func TestKubeResolver(t *testing.T) {
 		name          string
 		key           bpf.FlowKey
 		local, remote Peer
+		notYet        bool
 	}{
 		{"pod by its cgroup", bpf.FlowKey{CgroupID: 1, Local: addrWeb, Remote: addrDB},
 			Peer{Namespace: "shop", Workload: "web", Kind: "Deployment", Pod: "web-7d9c5b6f4-x2x9k", Labels: "web\x00payments"},
-			Peer{Namespace: "shop", Workload: "db", Kind: "StatefulSet", Pod: "db-0", Service: "db-headless", Labels: "db\x00"}},
+			Peer{Namespace: "shop", Workload: "db", Kind: "StatefulSet", Pod: "db-0", Service: "db-headless", Labels: "db\x00"}, false},
 		{"host process by its cgroup", bpf.FlowKey{CgroupID: 2, Local: addrGW, Remote: addrDB},
 			Peer{Workload: "kubelet.service", Kind: KindHost},
-			Peer{Namespace: "shop", Workload: "db", Kind: "StatefulSet", Pod: "db-0", Service: "db-headless", Labels: "db\x00"}},
+			Peer{Namespace: "shop", Workload: "db", Kind: "StatefulSet", Pod: "db-0", Service: "db-headless", Labels: "db\x00"}, false},
 		{"kernel socket in a pod's namespace, by address", bpf.FlowKey{CgroupID: 3, Local: addrWeb, Remote: addrGW},
 			Peer{Namespace: "shop", Workload: "web", Kind: "Deployment", Pod: "web-7d9c5b6f4-x2x9k", Labels: "web\x00payments"},
-			Peer{Workload: "node-1", Kind: "node"}},
-		{"a pod not in the cache yet", bpf.FlowKey{CgroupID: 4, Local: addrC, Remote: netip.MustParseAddr("8.8.8.8")},
-			unknownPeer, Peer{Workload: "world", Kind: "world"}},
+			Peer{Workload: "node-1", Kind: "node"}, false},
+		{"a pod not in the cache yet: not yet", bpf.FlowKey{CgroupID: 4, Local: addrC, Remote: netip.MustParseAddr("8.8.8.8")},
+			unknownPeer, Peer{Workload: "world", Kind: "world"}, true},
 		{"a cgroup gone", bpf.FlowKey{CgroupID: 99, Remote: addrDB}, unknownPeer,
-			Peer{Namespace: "shop", Workload: "db", Kind: "StatefulSet", Pod: "db-0", Service: "db-headless", Labels: "db\x00"}},
+			Peer{Namespace: "shop", Workload: "db", Kind: "StatefulSet", Pod: "db-0", Service: "db-headless", Labels: "db\x00"}, false},
 		{"no socket, a pod's address", bpf.FlowKey{Local: addrWeb, Remote: addrGW},
 			Peer{Namespace: "shop", Workload: "web", Kind: "Deployment", Pod: "web-7d9c5b6f4-x2x9k", Labels: "web\x00payments"},
-			Peer{Workload: "node-1", Kind: "node"}},
+			Peer{Workload: "node-1", Kind: "node"}, false},
 		{"no socket, not a pod's address", bpf.FlowKey{Local: addrGW, Remote: addrDB},
 			Peer{Workload: "host", Kind: KindHost},
-			Peer{Namespace: "shop", Workload: "db", Kind: "StatefulSet", Pod: "db-0", Service: "db-headless", Labels: "db\x00"}},
-		{"no socket, no address", bpf.FlowKey{}, Peer{Workload: "host", Kind: KindHost}, unknownPeer},
+			Peer{Namespace: "shop", Workload: "db", Kind: "StatefulSet", Pod: "db-0", Service: "db-headless", Labels: "db\x00"}, false},
+		{"no socket, no address", bpf.FlowKey{}, Peer{Workload: "host", Kind: KindHost}, unknownPeer, false},
 	} {
-		l, rem, port := r.Resolve(tc.key)
-		if l != tc.local || rem != tc.remote || port != tc.key.ServerPort {
-			t.Errorf("%s:\n got %+v, %+v\nwant %+v, %+v", tc.name, l, rem, tc.local, tc.remote)
+		l, rem, port, ok := r.Resolve(tc.key, time.Now())
+		if l != tc.local || rem != tc.remote || port != tc.key.ServerPort || ok == tc.notYet {
+			t.Errorf("%s:\n got %+v, %+v, ok %v\nwant %+v, %+v, ok %v", tc.name, l, rem, ok, tc.local, tc.remote, !tc.notYet)
 		}
 	}
 	local, remote := r.Resolutions()
 	if local != [3]uint64{2, 6, 0} || remote != [3]uint64{1, 6, 1} {
 		t.Errorf("resolutions: local %v, remote %v (by outcome unknown, resolved, world)", local, remote)
+	}
+}
+
+// What the cache does not have yet is "not yet", never unknown for good:
+// everything before the sync, a pod's cgroup before its watch event; a
+// cgroup tree that could not be read too. A deleted pod's last increments
+// keep its name.
+func TestKubeResolverNotYet(t *testing.T) {
+	ids := newFakeKube()
+	ids.synced = false
+	r := NewKubeResolver(ids, cgroups, kube.AggregatePod, nil)
+	toDB := bpf.FlowKey{CgroupID: 2, Local: addrGW, Remote: addrDB}
+	if l, rem, _, ok := r.Resolve(toDB, time.Now()); ok || l != unknownPeer || rem != unknownPeer {
+		t.Errorf("before the sync: %+v, %+v, ok %v; want both unknown, not yet", l, rem, ok)
+	}
+	ids.synced = true
+	if _, _, _, ok := r.Resolve(toDB, time.Now()); !ok {
+		t.Error("after the sync, still not yet")
+	}
+
+	late := bpf.FlowKey{CgroupID: 4, Local: addrC, Remote: addrDB}
+	if l, _, _, ok := r.Resolve(late, time.Now()); ok || l != unknownPeer {
+		t.Errorf("a pod not in the cache: %+v, ok %v; want not yet", l, ok)
+	}
+	latePod := kube.Identity{Namespace: "shop", Workload: "late", Kind: kube.KindStatefulSet, Pod: "late-0"}
+	ids.byUID["ffffffff-ffff-ffff-ffff-ffffffffffff"] = latePod
+	if l, _, _, ok := r.Resolve(late, time.Now()); !ok || l.Pod != "late-0" {
+		t.Errorf("once the cache has the pod: %+v, ok %v", l, ok)
+	}
+	delete(ids.byUID, "ffffffff-ffff-ffff-ffff-ffffffffffff")
+	if l, _, _, ok := r.Resolve(late, time.Now()); !ok || l.Pod != "late-0" {
+		t.Errorf("once the pod is deleted: %+v, ok %v; want its last name", l, ok)
+	}
+
+	unreadable := NewKubeResolver(newFakeKube(), unreadableCgroups{}, kube.AggregatePod, nil)
+	if l, _, _, ok := unreadable.Resolve(bpf.FlowKey{CgroupID: 1, Remote: addrDB}, time.Now()); ok || l != unknownPeer {
+		t.Errorf("an unreadable cgroup tree: %+v, ok %v; want not yet", l, ok)
 	}
 }
 

@@ -18,11 +18,13 @@ type KubeStatus interface {
 
 func init() {
 	register("kube", true, nil, newKubeCollector)
+	// Resolutions are counted while the other collectors drain.
+	selfMetrics["kube"] = true
 }
 
 var (
 	kubeSyncedDesc = prometheus.NewDesc("podflow_kube_cache_synced",
-		"Whether the Kubernetes cache has listed every resource it watches (1); until then flows are named unknown.",
+		"Whether the Kubernetes cache has listed every resource it watches (1); until then flows are held back (--collector.flows.hold-unresolved), then named unknown.",
 		nil, nil)
 	kubeObjectsDesc = prometheus.NewDesc("podflow_kube_cache_objects",
 		"Objects in the Kubernetes cache, by resource.",
@@ -31,17 +33,20 @@ var (
 		"Failed requests (lists and watches) of the Kubernetes cache to the API server, by resource; the log says why, naming the missing permission for RBAC refusals.",
 		[]string{"resource"}, nil)
 	kubeResolutionsDesc = prometheus.NewDesc("podflow_kube_resolutions_total",
-		"Flow sides named from the Kubernetes cache, by outcome: resolved (pod, service, node, host process), world (outside the cluster), unknown (cache not synced, or a pod not in it yet).",
+		"Flow sides named from the Kubernetes cache, by outcome: resolved (pod, service, node, host process), world (outside the cluster), unknown (not named by this attempt: the cache not synced, a pod not in it yet, a cgroup removed unseen, no address; see podflow_resolution_*_flows_total for what became of the flows).",
 		[]string{"side", "outcome"}, nil)
 )
 
 // kubeCollector exports the state of the Kubernetes cache. In host mode
-// there is none, and it exports nothing.
+// there is none, and it is not run.
 type kubeCollector struct {
 	status KubeStatus
 }
 
 func newKubeCollector(_ *Config, src Sources) (Collector, error) {
+	if src.Kube == nil {
+		return nil, errNotApplicable
+	}
 	return &kubeCollector{status: src.Kube}, nil
 }
 
@@ -53,9 +58,6 @@ func (c *kubeCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *kubeCollector) Update(ch chan<- prometheus.Metric) error {
-	if c.status == nil {
-		return nil
-	}
 	st := c.status.Stats()
 	synced := 0.0
 	if st.Synced {

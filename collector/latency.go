@@ -35,7 +35,7 @@ type latencyCollector struct {
 
 	mu       sync.Mutex
 	table    *histTable
-	resolved resolutions
+	resolved resolutions[bpf.LatencyBucket]
 }
 
 func newLatencyCollector(cfg *Config, src Sources) (Collector, error) {
@@ -53,13 +53,19 @@ func newLatencyCollector(cfg *Config, src Sources) (Collector, error) {
 		now:   time.Now,
 		table: newHistTable(src.Schema.identityLabels(), cfg.MaxSeries, families...),
 	}
-	c.resolved = newResolutions(src.Resolver, &c.table.peers)
+	c.resolved = newResolutions("latency", src.Resolver, &c.table.peers, cfg.HoldUnresolved,
+		func(a, b bpf.LatencyBucket) bpf.LatencyBucket { a.Add(&b); return a },
+		func(k bpf.FlowKey, sk seriesKey, v bpf.LatencyBucket, now int64) {
+			h, b := bpf.LatencyBucketOf(k.Variant)
+			c.table.add(&sk, h, b, &v, now)
+		})
 	return c, nil
 }
 
 func (c *latencyCollector) Describe(ch chan<- *prometheus.Desc) {
 	c.table.describe(ch)
 	describeFamilyStats(ch)
+	describeResolutionStats(ch)
 }
 
 func (c *latencyCollector) Update(ch chan<- prometheus.Metric) error {
@@ -76,10 +82,10 @@ func (c *latencyCollector) Update(ch chan<- prometheus.Metric) error {
 		for i := range perCPU {
 			sum.Add(&perCPU[i])
 		}
-		k.Variant = 0 // every bucket of a flow is one label set
-		sk := c.resolved.key(k, now)
-		c.table.add(&sk, h, b, &sum, now)
+		// Every bucket of a flow is one label set: resolved ignores the variant.
+		c.resolved.add(k, sum, now)
 	})
+	c.resolved.finish(now)
 	for i := range overflow {
 		for h, fam := range c.table.families {
 			for b := range bpf.LatencyBuckets {
@@ -91,5 +97,6 @@ func (c *latencyCollector) Update(ch chan<- prometheus.Metric) error {
 	c.table.expire(now, c.ttl)
 	c.table.collect(ch)
 	c.table.collectStats(ch)
+	c.resolved.collectStats(ch)
 	return err
 }

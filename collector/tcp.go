@@ -19,7 +19,7 @@ type TCPSource interface {
 }
 
 func init() {
-	register("tcp", true, []string{bpf.ProgTCPState, bpf.ProgRetransmit, bpf.ProgResetSent, bpf.ProgResetRecv}, newTCPCollector)
+	register("tcp", true, []string{bpf.ProgTCPState, bpf.ProgRetransmit, bpf.ProgResetSent, bpf.ProgResetRecv, bpf.ProgICMPSent}, newTCPCollector)
 }
 
 // failureReasons names the reason label of each connect failure event.
@@ -35,16 +35,19 @@ var failureReasons = map[bpf.TCPEvent]string{
 // tcpCollector exports the outcome of every TCP handshake, and the
 // retransmits and resets of TCP connections, per flow.
 type tcpCollector struct {
-	src      TCPSource
-	resolver Resolver
-	ttl      time.Duration
-	now      func() time.Time
+	src TCPSource
+	ttl time.Duration
+	now func() time.Time
 
 	mu sync.Mutex
 	// handshakes holds connect attempts and successes (client flows) and
 	// accepts (server flows); failures one row per flow and reason;
 	// health retransmits and resets.
 	handshakes, failures, health *table
+	// names interns the identities resolved names flows with; each table
+	// interns those of its own rows.
+	names    peers
+	resolved resolutions[bpf.TCPCounters]
 }
 
 // Columns of tcpCollector.handshakes.
@@ -63,11 +66,11 @@ func newTCPCollector(cfg *Config, src Sources) (Collector, error) {
 	}
 	labels := src.Schema.identityLabels()
 	reason := label{"reason", func(k *seriesKey, _ *peers) string { return failureReasons[bpf.TCPEvent(k.variant)] }}
-	return &tcpCollector{
-		src:      src.TCP,
-		resolver: src.Resolver,
-		ttl:      cfg.IdleTTL,
-		now:      time.Now,
+	c := &tcpCollector{
+		src:   src.TCP,
+		ttl:   cfg.IdleTTL,
+		now:   time.Now,
+		names: newPeers(),
 		handshakes: newTable(labels, cfg.MaxSeries,
 			columnSpec{"podflow_tcp_connect_attempts_total", "TCP connects local sockets started (SYN sent)."},
 			columnSpec{"podflow_tcp_connect_established_total", "TCP connects of local sockets that completed the handshake."},
@@ -81,7 +84,14 @@ func newTCPCollector(cfg *Config, src Sources) (Collector, error) {
 			columnSpec{"podflow_tcp_resets_sent_total", "TCP resets (RST) the kernel sent, per flow; for segments no socket took (e.g. to a closed port) the local side is the pod that has the address, else the host."},
 			columnSpec{"podflow_tcp_resets_received_total", "TCP resets (RST) local sockets received, per flow."},
 		),
-	}, nil
+	}
+	c.resolved = newResolutions("tcp", src.Resolver, &c.names, cfg.HoldUnresolved,
+		func(a, b bpf.TCPCounters) bpf.TCPCounters { a.Add(&b); return a },
+		func(_ bpf.FlowKey, sk seriesKey, v bpf.TCPCounters, now int64) {
+			facts := seriesKey{role: sk.role, protocol: sk.protocol, port: sk.port}
+			c.count(*c.names.get(sk.local), *c.names.get(sk.remote), facts, &v, now)
+		})
+	return c, nil
 }
 
 func (c *tcpCollector) tables() []*table { return []*table{c.handshakes, c.failures, c.health} }
@@ -91,21 +101,22 @@ func (c *tcpCollector) Describe(ch chan<- *prometheus.Desc) {
 		t.describe(ch)
 	}
 	describeFamilyStats(ch)
+	describeResolutionStats(ch)
 }
 
 func (c *tcpCollector) Update(ch chan<- prometheus.Metric) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.now().UnixNano()
+	c.resolved.start()
 	overflow, err := c.src.DrainTCP(func(k bpf.FlowKey, perCPU []bpf.TCPCounters) {
 		var sum bpf.TCPCounters
 		for i := range perCPU {
 			sum.Add(&perCPU[i])
 		}
-		local, remote, port := c.resolver.Resolve(k)
-		facts := seriesKey{role: k.Role, protocol: k.Protocol, port: port}
-		c.count(local, remote, facts, &sum, now)
+		c.resolved.add(k, sum, now)
 	})
+	c.resolved.finish(now)
 	var o bpf.TCPCounters
 	for i := range overflow {
 		o.Add(&overflow[i])
@@ -119,11 +130,15 @@ func (c *tcpCollector) Update(ch chan<- prometheus.Metric) error {
 	for col, ev := range healthEvents {
 		c.health.columns[col].addOverflow(o.Events[ev], now)
 	}
+	cutoff := now - int64(c.ttl)
+	c.resolved.expire(cutoff)
+	c.names.expire(cutoff)
 	for _, t := range c.tables() {
 		t.expire(now, c.ttl)
 		t.collect(ch)
 		t.collectStats(ch)
 	}
+	c.resolved.collectStats(ch)
 	return err
 }
 

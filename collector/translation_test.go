@@ -92,7 +92,7 @@ func TestKubeResolverTranslated(t *testing.T) {
 		{"a server flow is never translated", tr, server, service, 80},
 	} {
 		r := NewKubeResolver(kubeWithService(), cgroups, kube.AggregatePod, tc.translator)
-		_, remote, port := r.Resolve(tc.key)
+		_, remote, port, _ := r.Resolve(tc.key, time.Now())
 		if remote != tc.remote || port != tc.port {
 			t.Errorf("%s:\n got %+v, port %d\nwant %+v, port %d", tc.name, remote, port, tc.remote, tc.port)
 		}

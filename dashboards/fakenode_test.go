@@ -116,7 +116,7 @@ func newFakeNode() *fakeNode {
 	add("podflow_drop_bytes_total", "counter", with(dbDrop, "reason", "NETFILTER_DROP"), 100)
 
 	for _, p := range []string{"flows_ingress", "flows_egress", "tcp_state", "tcp_rtt", "tcp_retransmit",
-		"tcp_reset_sent", "tcp_reset_received", "skb_drop"} {
+		"tcp_reset_sent", "tcp_reset_received", "icmp_sent", "skb_drop"} {
 		add("podflow_bpf_program_attached", "gauge", map[string]string{"program": p}, 1)
 	}
 	for _, m := range []string{"flows", "tcp_events", "latency", "drops"} {

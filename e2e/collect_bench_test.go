@@ -10,7 +10,6 @@ import (
 	"runtime"
 	"strconv"
 	"testing"
-	"time"
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/go-kit/log"
@@ -64,7 +63,7 @@ func benchScrape(b *testing.B, n, budget int, stage string) {
 	flags := collectorConfig(b, budget)
 	pf, err := collector.New(flags, collector.Sources{
 		Flows: tr, TCP: tr, Tracer: tr,
-		Resolver: collector.NewHostResolver(cgroups.NewIndex(env.Root.Path, time.Second), collector.RemoteByAddress),
+		Resolver: collector.NewHostResolver(cgroups.NewIndex(env.Root.Path), collector.RemoteByAddress),
 		Schema:   collector.HostSchema,
 	}, log.NewNopLogger())
 	if err != nil {

@@ -137,8 +137,11 @@ func TestKubeRBACDenied(t *testing.T) {
 }
 
 // TestKubeUnreachable configures an API server that does not answer: the
-// exporter serves (flows named unknown), retrying in the background.
+// exporter serves, retrying in the background. The flows, which it cannot
+// name, are held back for --collector.flows.hold-unresolved, then counted
+// as unknown, all of them, and the self-metrics say so.
 func TestKubeUnreachable(t *testing.T) {
+	const hold = 3 * time.Second
 	env := testnet.New(t)
 	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
 	cfg := fmt.Sprintf(`apiVersion: v1
@@ -159,16 +162,34 @@ current-context: c
 	}
 	cgA := podCgroup("0c6f2b6e-4d0a-4b6f-9f59-2f0b2d4d7a11")
 	cgB := podCgroup("5a1f4c3d-8e2b-4c7a-b1d9-6e3f0a9b8c22")
-	exp := startExporter(t, "--cgroup.root="+env.Root.Path, "--kube.config="+kubeconfig)
+	exp := startExporter(t, "--cgroup.root="+env.Root.Path, "--kube.config="+kubeconfig, "--collector.flows.hold-unresolved="+hold.String())
 	dst := netip.AddrPortFrom(lb.Addr(false), 7000).String()
 	recv := testnet.Start(t, b, cgB, "udp-recv", dst, "10", "10s")
 	testnet.RunHelper(t, a, cgA, "udp-send", dst, "10", "10")
 	recv.Wait()
 	_, fams := exp.scrape()
+	held := time.Now()
 	if got := value(t, fams, "podflow_kube_cache_synced", nil); got != 0 {
 		t.Errorf("podflow_kube_cache_synced = %v with no API server", got)
 	}
+	for _, s := range unknownSeries(fams) {
+		t.Errorf("during the hold, a series named unknown: %s", s)
+	}
+	flows := map[string]string{"collector": "flows"}
+	pending := value(t, fams, "podflow_resolution_pending_flows", flows)
+	if pending < 1 {
+		t.Errorf("podflow_resolution_pending_flows = %v, want the flows held", pending)
+	}
+
+	time.Sleep(time.Until(held.Add(hold)))
+	_, fams = exp.scrape()
 	if got := value(t, fams, "podflow_flow_transmit_packets_total", map[string]string{"local_kind": "unknown", "remote_kind": "unknown"}); got != 10 {
-		t.Errorf("flows before the cache is synced: %v packets named unknown, want 10", got)
+		t.Errorf("after the hold: %v packets named unknown, want 10", got)
+	}
+	if got := value(t, fams, "podflow_resolution_expired_flows_total", flows); got != pending {
+		t.Errorf("podflow_resolution_expired_flows_total = %v, want the %v flows held", got, pending)
+	}
+	if got := value(t, fams, "podflow_resolution_pending_flows", flows); got != 0 {
+		t.Errorf("after the hold, podflow_resolution_pending_flows = %v, want 0", got)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"maps"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -168,8 +169,14 @@ func run(t *testing.T, cmd *exec.Cmd) (int, string) {
 
 // TestBadInput expects each bad flag, file or environment to end the
 // exporter with exit code 1, one error naming what is wrong, no panic, and
-// nothing attached.
+// nothing attached; for bad flags, strace shows that not one eBPF map,
+// program, link or BTF object was created.
 func TestBadInput(t *testing.T) {
+	inUse, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inUse.Close()
 	garbled := filepath.Join(t.TempDir(), "web.yml")
 	if err := os.WriteFile(garbled, []byte("tls_server_config: [unclosed\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -199,6 +206,19 @@ func TestBadInput(t *testing.T) {
 		{name: "malformed network CIDR", args: []string{"--kube.network=office=10.8.0.0/33"}, want: "prefix length out of range"},
 		{name: "network without a name", args: []string{"--kube.network=10.8.0.0/16"}, want: "want NAME=CIDR"},
 		{name: "invalid pod label key", args: []string{"--kube.pod-labels=app,bad key"}, want: "is not a Kubernetes label key"},
+		{name: "empty telemetry path", args: []string{"--web.telemetry-path="}, want: "--web.telemetry-path is empty: it must be a path such as /metrics"},
+		{name: "relative telemetry path", args: []string{"--web.telemetry-path=metrics"}, want: "--web.telemetry-path=metrics: must start with /"},
+		{name: "telemetry path with a wildcard", args: []string{"--web.telemetry-path=/metrics/{x}"}, want: "--web.telemetry-path=/metrics/{x}: must not contain braces"},
+		{name: "listen address without port", args: []string{"--web.listen-address=bogus"}, want: "--web.listen-address=bogus: listen tcp: address bogus: missing port in address"},
+		{name: "port in use", args: []string{"--web.listen-address=" + inUse.Addr().String()}, want: "--web.listen-address=" + inUse.Addr().String() + ": listen tcp " + inUse.Addr().String() + ": bind: address already in use"},
+		{name: "vsock address without a port number", args: []string{"--web.listen-address=vsock://:metrics"}, want: "--web.listen-address=vsock://:metrics: parse "},
+		{name: "systemd socket without systemd", args: []string{"--web.systemd-socket"}, want: "--web.systemd-socket: systemd passed no listening socket"},
+		{name: "negative max requests", args: []string{"--web.max-requests=-1"}, want: "--web.max-requests=-1: must be 0 (no limit) or more"},
+		{name: "flow table beyond the kernel's limit", args: []string{"--bpf.flow-table-entries=2147483648"}, want: "--bpf.flow-table-entries=2147483648: more than the 134217728 entries the kernel allows a hash table"},
+		// 2^27 flows take two tables of 120 bytes per entry plus 32 per
+		// entry and CPU: 46 GiB on 2 CPUs, 542 GiB on 64.
+		{name: "flow table beyond the node's memory", args: []string{"--bpf.flow-table-entries=134217728"}, want: "--bpf.flow-table-entries=134217728: the eBPF tables would take"},
+		{name: "missing translation netns in host mode", args: []string{"--collector.translation.netns=/nonexistent/netns"}, want: "--collector.translation.netns=/nonexistent/netns: open /nonexistent/netns: no such file or directory"},
 		{
 			name: "no cgroup v2 mounted",
 			cmd: func(ctx context.Context, args ...string) *exec.Cmd {
@@ -229,10 +249,19 @@ func TestBadInput(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			args := append([]string{"--web.listen-address=127.0.0.1:0"}, tc.args...)
-			cmd := exec.CommandContext(ctx, binary, args...)
+			trace := filepath.Join(t.TempDir(), "strace")
+			cmd := exec.CommandContext(ctx, "strace", append([]string{"-f", "-qq", "-e", "trace=bpf", "-o", trace, binary}, args...)...)
 			if tc.cmd != nil {
-				cmd = tc.cmd(ctx, args...)
+				cmd, trace = tc.cmd(ctx, args...), ""
 			}
+			// An exporter that accepts the input runs until the deadline:
+			// then end it with its wrappers (strace, setpriv, unshare).
+			if cmd.SysProcAttr == nil {
+				cmd.SysProcAttr = &syscall.SysProcAttr{}
+			}
+			cmd.SysProcAttr.Setpgid = true
+			cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+			cmd.WaitDelay = 5 * time.Second
 			code, out := run(t, cmd)
 			if code != 1 {
 				t.Errorf("exit code %d, want 1\n%s", code, out)
@@ -245,27 +274,72 @@ func TestBadInput(t *testing.T) {
 					t.Errorf("output contains %q:\n%s", bad, out)
 				}
 			}
+			errLines := 0
+			for _, line := range strings.Split(out, "\n") {
+				if strings.Contains(line, "level=error") || strings.HasPrefix(line, "podflow_exporter: ") {
+					errLines++
+				}
+			}
+			if errLines != 1 {
+				t.Errorf("%d error lines, want 1:\n%s", errLines, out)
+			}
+			if trace != "" {
+				if created := bpfObjectsCreated(t, trace); len(created) > 0 {
+					t.Errorf("eBPF objects created before the error:\n%s", strings.Join(created, "\n"))
+				}
+			}
 		})
 	}
 }
 
+// bpfObjectsCreated returns the bpf() calls of an strace log that create a
+// program, link, BTF object or named map. cilium/ebpf's rlimit package
+// probes, when the process starts, with an unnamed one-entry array it
+// closes at once; the exporter names every map it creates.
+func bpfObjectsCreated(t *testing.T, trace string) []string {
+	t.Helper()
+	b, err := os.ReadFile(trace)
+	if err != nil {
+		t.Fatalf("strace (make deps installs it): %v", err)
+	}
+	var created []string
+	for _, line := range strings.Split(string(b), "\n") {
+		for _, cmd := range []string{"BPF_PROG_LOAD", "BPF_LINK_CREATE", "BPF_PROG_ATTACH", "BPF_BTF_LOAD"} {
+			if strings.Contains(line, "bpf("+cmd) {
+				created = append(created, line)
+			}
+		}
+		if strings.Contains(line, "bpf(BPF_MAP_CREATE") && !strings.Contains(line, `map_name=""`) {
+			created = append(created, line)
+		}
+	}
+	return created
+}
+
 // allPrograms are the programs the exporter attaches with its default
-// collectors: the cgroup_skb pair needs CAP_NET_ADMIN, the tp_btf ones
-// CAP_PERFMON.
+// collectors: the cgroup_skb pair needs CAP_NET_ADMIN and CAP_PERFMON, the
+// tp_btf ones CAP_PERFMON.
 var allPrograms = map[string]float64{
 	"flows_ingress": 1, "flows_egress": 1, "tcp_state": 1, "tcp_rtt": 1,
-	"tcp_retransmit": 1, "tcp_reset_sent": 1, "tcp_reset_received": 1, "skb_drop": 1,
+	"tcp_retransmit": 1, "tcp_reset_sent": 1, "tcp_reset_received": 1, "icmp_sent": 1, "skb_drop": 1,
 }
 
 // TestLeastPrivilege runs the exporter limited to the capabilities the
 // README documents: CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN attach everything,
 // as root or as an unprivileged user holding them (the systemd unit's way);
-// without CAP_NET_ADMIN the cgroup programs are refused (the log gives the
-// kernel's reason and the missing capability) while the rest keeps working.
+// without CAP_NET_ADMIN the cgroup programs are refused while the rest keeps
+// working; without CAP_PERFMON every program is refused (the cgroup ones
+// too: the verifier allows their packet pointer arithmetic only with it).
+// The log names the missing capability, not the verifier's words or
+// cilium/ebpf's RLIMIT_MEMLOCK hint.
 func TestLeastPrivilege(t *testing.T) {
 	all := allPrograms
 	tracingOnly := maps.Clone(allPrograms)
 	tracingOnly["flows_ingress"], tracingOnly["flows_egress"] = 0, 0
+	none := maps.Clone(allPrograms)
+	for p := range none {
+		none[p] = 0
+	}
 	for _, tc := range []struct {
 		name     string
 		setpriv  []string
@@ -277,7 +351,10 @@ func TestLeastPrivilege(t *testing.T) {
 			"--inh-caps=-all,+bpf,+perfmon,+net_admin", "--ambient-caps=-all,+bpf,+perfmon,+net_admin"}, all, ""},
 		{"root without CAP_NET_ADMIN", []string{"--bounding-set=-all,+bpf,+perfmon", "--inh-caps=-all"},
 			tracingOnly,
-			"operation not permitted (missing capability CAP_NET_ADMIN)"},
+			`program=flows_ingress err="missing capability CAP_NET_ADMIN`},
+		{"root without CAP_PERFMON", []string{"--bounding-set=-all,+bpf,+net_admin", "--inh-caps=-all"},
+			none,
+			`program=flows_ingress err="missing capability CAP_PERFMON`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
@@ -292,6 +369,11 @@ func TestLeastPrivilege(t *testing.T) {
 			}
 			if !strings.Contains(e.log.String(), tc.logs) {
 				t.Errorf("log lacks %q:\n%s", tc.logs, e.log)
+			}
+			for _, misleading := range []string{"prohibited for !root", "MEMLOCK"} {
+				if strings.Contains(e.log.String(), misleading) {
+					t.Errorf("log says %q:\n%s", misleading, e.log)
+				}
 			}
 			if code := e.stop(); code != 0 {
 				t.Errorf("exit code %d after SIGTERM", code)

@@ -33,7 +33,10 @@ func (r *replay) DrainFlows(fn func(bpf.FlowKey, []bpf.FlowCounters)) ([]bpf.Flo
 
 type paths map[uint64]string
 
-func (p paths) Path(id uint64) (string, bool) { s, ok := p[id]; return s, ok }
+func (p paths) Path(id uint64, _ time.Time) (string, bool, error) {
+	s, ok := p[id]
+	return s, ok, nil
+}
 
 // BenchmarkScrapeResolved measures a scrape of 10,000 flows whose sides
 // are named from a cache of 10,000 pods: 100 local pods (found by cgroup)

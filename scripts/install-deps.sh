@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests need (clang to regenerate the eBPF
 # objects, bpftool, iproute2 and friends for test networks, iperf3 for the
-# load benchmark). Idempotent: installs only what is missing.
+# load benchmark, strace to see that bad input creates no eBPF object,
+# systemd for systemd-socket-activate). Idempotent: installs only what is
+# missing.
 set -euo pipefail
 
-packages=(clang llvm bpftool libbpf-dev iproute2 iptables ethtool conntrack iperf3 etcd-server util-linux libcap2-bin)
+packages=(clang llvm bpftool libbpf-dev iproute2 iptables ethtool conntrack iperf3 etcd-server util-linux libcap2-bin strace systemd)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -9,13 +9,8 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -97,72 +92,17 @@ func ID(dir string) (uint64, error) {
 	return st.Ino, nil
 }
 
-// Index maps cgroup ids to paths relative to the hierarchy root ("/" for
-// the root itself). Unknown ids trigger a new walk of the tree, at most once
-// per MinRewalk, so a storm of unknown ids costs one walk.
-type Index struct {
-	root      string
-	minRewalk time.Duration
-	now       func() time.Time
+// rootID is the id of a cgroup v2 hierarchy's root: kernfs numbers its
+// root directory 1.
+const rootID = 1
 
-	mu       sync.Mutex
-	paths    map[uint64]string
-	lastWalk time.Time
-}
-
-// NewIndex returns an index of the hierarchy mounted at root.
-func NewIndex(root string, minRewalk time.Duration) *Index {
-	return &Index{root: root, minRewalk: minRewalk, now: time.Now, paths: map[uint64]string{}}
-}
-
-// Path returns the path of cgroup id, if it exists or existed at the last walk.
-func (x *Index) Path(id uint64) (string, bool) {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	if p, ok := x.paths[id]; ok {
-		return p, true
+// ScopeID returns the cgroup id of dir when it is below the hierarchy's
+// root, and 0 when it is the root: the id eBPF programs compare a
+// socket's ancestors with to stay within dir's subtree (bpf.Options.ScopeCgroupID).
+func ScopeID(dir string) (uint64, error) {
+	id, err := ID(dir)
+	if err != nil || id == rootID {
+		return 0, err
 	}
-	if now := x.now(); now.Sub(x.lastWalk) >= x.minRewalk {
-		x.lastWalk = now
-		x.walk()
-	}
-	p, ok := x.paths[id]
-	return p, ok
-}
-
-// walk rebuilds the index. Ids are never reused, so entries of removed
-// cgroups are dropped: their flows resolve as unknown after this.
-func (x *Index) walk() {
-	paths := make(map[uint64]string, len(x.paths))
-	_ = filepath.WalkDir(x.root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			// A cgroup removed while walking: skip it, keep going.
-			if d != nil && d.IsDir() && p != x.root {
-				return fs.SkipDir
-			}
-			return nil
-		}
-		if !d.IsDir() {
-			return nil
-		}
-		info, err := d.Info()
-		if err != nil {
-			return nil
-		}
-		st, ok := info.Sys().(*syscall.Stat_t)
-		if !ok {
-			return nil
-		}
-		rel, err := filepath.Rel(x.root, p)
-		if err != nil {
-			return nil
-		}
-		if rel == "." {
-			paths[st.Ino] = "/"
-		} else {
-			paths[st.Ino] = "/" + filepath.ToSlash(rel)
-		}
-		return nil
-	})
-	x.paths = paths
+	return id, nil
 }

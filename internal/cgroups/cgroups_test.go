@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 )
 
 func TestFindV2Mount(t *testing.T) {
@@ -49,41 +48,6 @@ func TestFindV2Mount(t *testing.T) {
 				t.Errorf("findV2Mount = %q, %v; want %q, %v", got, err, tc.want, tc.err)
 			}
 		})
-	}
-}
-
-// The index maps inode numbers to paths in any directory tree; cgroupfs is
-// one (a cgroup's id is its directory's inode number).
-func TestIndex(t *testing.T) {
-	root := t.TempDir()
-	sub := filepath.Join(root, "system.slice", "ssh.service")
-	if err := os.MkdirAll(sub, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	rootID, _ := ID(root)
-	subID, _ := ID(sub)
-
-	now := time.Unix(0, 0)
-	x := NewIndex(root, time.Second)
-	x.now = func() time.Time { return now }
-	for id, want := range map[uint64]string{rootID: "/", subID: "/system.slice/ssh.service"} {
-		if got, ok := x.Path(id); !ok || got != want {
-			t.Errorf("Path(%d) = %q, %v; want %q", id, got, ok, want)
-		}
-	}
-
-	// A cgroup created after the walk is found once the rewalk interval passed.
-	late := filepath.Join(root, "late")
-	if err := os.Mkdir(late, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	lateID, _ := ID(late)
-	if _, ok := x.Path(lateID); ok {
-		t.Error("found a new cgroup before the rewalk interval passed")
-	}
-	now = now.Add(time.Second)
-	if got, ok := x.Path(lateID); !ok || got != "/late" {
-		t.Errorf("after the interval, Path = %q, %v", got, ok)
 	}
 }
 

@@ -147,6 +147,10 @@ func (e *Env) Veth(a *Netns, aAddrs []netip.Prefix, b *Netns, bAddrs []netip.Pre
 		l.Netns.Sysctl("net.ipv6.conf."+l.Dev+".accept_dad", "0")
 		l.Netns.Sysctl("net.ipv6.conf."+l.Dev+".router_solicitations", "0")
 		l.Netns.Sysctl("net.ipv6.conf."+l.Dev+".accept_ra", "0")
+		// The MLD reports of joining each address's multicast group go
+		// out at once, not up to a second later, when a test counts.
+		l.Netns.Sysctl("net.ipv6.conf."+l.Dev+".mldv1_unsolicited_report_interval", "1")
+		l.Netns.Sysctl("net.ipv6.conf."+l.Dev+".mldv2_unsolicited_report_interval", "1")
 		for _, p := range l.Addrs {
 			l.Netns.Run("ip", "addr", "add", p.String(), "dev", l.Dev, "nodad")
 		}
@@ -184,7 +188,6 @@ func (l *Link) Stats() LinkStats {
 	return LinkStats{RxBytes: s.Rx.Bytes, RxPackets: s.Rx.Packets, TxBytes: s.Tx.Bytes, TxPackets: s.Tx.Packets}
 }
 
-// Sub returns s - o.
 // SettledStats reads the link's counters once they stop moving: the last
 // ACK of a FIN exchange may still be in flight when a helper returns.
 func (l *Link) SettledStats() LinkStats {
@@ -200,6 +203,24 @@ func (l *Link) SettledStats() LinkStats {
 	return prev
 }
 
+// QuietStats reads the link's counters once they have not moved for d
+// (at most 10 s): an IPv6 link's MLD reports may come up to a second
+// after it is set up, when a test starts counting.
+func (l *Link) QuietStats(d time.Duration) LinkStats {
+	l.Netns.t.Helper()
+	prev, since := l.Stats(), time.Now()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+		if cur := l.Stats(); cur != prev {
+			prev, since = cur, time.Now()
+		} else if time.Since(since) >= d {
+			break
+		}
+	}
+	return prev
+}
+
+// Sub returns s - o.
 func (s LinkStats) Sub(o LinkStats) LinkStats {
 	return LinkStats{s.RxBytes - o.RxBytes, s.RxPackets - o.RxPackets, s.TxBytes - o.TxBytes, s.TxPackets - o.TxPackets}
 }
