@@ -70,7 +70,7 @@ func newApp() (*kingpin.Application, *flags) {
 		"cgroup v2 directory at which to observe sockets: every metric family counts the sockets of its subtree only (events without a socket, named by address, are counted whatever it is). Default: where cgroup2 is mounted (from /proc/self/mountinfo).").
 		StringVar(&f.cgroupRoot)
 	app.Flag("host.remote",
-		"Without Kubernetes, name remote peers by their address or only by its class (loopback, private, link_local, multicast, public). One of: [address, class]").
+		"Without Kubernetes, name remote peers by their address or only by its class (loopback, private, link_local, multicast, public, unspecified). One of: [address, class]").
 		Default(string(collector.RemoteByAddress)).EnumVar(&f.hostRemote, string(collector.RemoteByAddress), string(collector.RemoteByClass))
 	f.log = logging.AddFlags(app)
 	f.bpf = bpf.AddFlags(app)

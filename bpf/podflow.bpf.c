@@ -1242,11 +1242,12 @@ int BPF_PROG(tcp_retransmit, struct sock *sk, struct sk_buff *skb, int err)
 
 /*
  * The addresses and ports of a received skb, read from its IP and TCP
- * headers in the kernel's buffer. The role: a segment with SYN and no ACK
- * opened a connection to the local side, the server; for any other the
- * headers do not say (role_by_ports).
+ * headers in the kernel's buffer. The role: the server when a listener
+ * took the segment (listener); else a segment with SYN and no ACK opened a
+ * connection to the local side, the server; for any other the headers do
+ * not say (role_by_ports).
  */
-static __always_inline bool received_tcp_key(const struct sk_buff *skb, struct flow_key *key)
+static __always_inline bool received_tcp_key(const struct sk_buff *skb, struct flow_key *key, bool listener)
 {
 	unsigned char *head = BPF_CORE_READ(skb, head);
 	__u16 nh = BPF_CORE_READ(skb, network_header);
@@ -1277,7 +1278,9 @@ static __always_inline bool received_tcp_key(const struct sk_buff *skb, struct f
 	    bpf_probe_read_kernel(&flags, 1, head + th + 13))
 		return false;
 	key->protocol = IPPROTO_TCP;
-	if ((flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN) {
+	if (listener) {
+		key->role = ROLE_SERVER;
+	} else if ((flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN) {
 		key->role = ROLE_SERVER;
 		count_role(ROLE_BY_TCP_SYN);
 	} else {
@@ -1290,27 +1293,38 @@ static __always_inline bool received_tcp_key(const struct sk_buff *skb, struct f
 /*
  * A RST the kernel sends. For a segment no socket took (a closed port) sk
  * is NULL and the flow comes from the segment; for an active reset (abort)
- * skb is NULL and it comes from the socket.
+ * skb is NULL and it comes from the socket. A listener, or a request
+ * socket (a handshake in progress), answering a segment has no peer of its
+ * own: the segment gives the addresses, the listener the cgroup.
  */
 SEC("tp_btf/tcp_send_reset")
 int BPF_PROG(tcp_reset_sent, const struct sock *sk, const struct sk_buff *skb)
 {
 	struct flow_key key = {};
 	struct sock_state *st;
+	__u8 state = sk ? sk->__sk_common.skc_state : 0;
 	__u8 role;
 
-	if (sk && full_socket(sk)) {
+	if (sk && full_socket(sk) && !(state == TCP_LISTEN && skb)) {
 		role = role_of((struct sock *)sk, &st, true);
 		if (!counted(sk, st))
 			return 0;
 		sock_key(sk, st, role, &key);
+	} else if (skb && (state == TCP_LISTEN || state == TCP_NEW_SYN_RECV)) {
+		const struct sock *listener = sk;
+
+		if (state == TCP_NEW_SYN_RECV)
+			listener = BPF_CORE_READ(sk, __sk_common.skc_listener);
+		if (!listener || !sock_in_scope(listener) || !received_tcp_key(skb, &key, true))
+			return 0;
+		key.cgroup_id = sock_cgroup_id(listener);
 	} else if (skb) {
 		/*
-		 * No socket took the segment (a closed port), or a request or
-		 * timewait socket did, which keeps no cgroup: named by address,
-		 * whatever the scope (it has no cgroup to be outside of).
+		 * No socket took the segment (a closed port), or a timewait
+		 * socket did, which keeps no cgroup: named by address, whatever
+		 * the scope (it has no cgroup to be outside of).
 		 */
-		if (!received_tcp_key(skb, &key))
+		if (!received_tcp_key(skb, &key, false))
 			return 0;
 	} else if (sk) {
 		sock_flow_key(sk, ROLE_UNKNOWN, &key);

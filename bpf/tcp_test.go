@@ -110,15 +110,19 @@ func TestTCPConnectOutcomes(t *testing.T) {
 
 	t.Run("established and accepted", func(t *testing.T) {
 		const k, port = 3, 8080
+		// The server's listener may answer a late segment with a RST (rarely,
+		// under load): the kernel's own count of b's RSTs is the truth.
+		rstsBefore := nd.b.Counter("TcpOutRsts")
 		srv := testnet.Start(t, nd.b, nd.cgB, "tcp-serve", netip.AddrPortFrom(addrB, port).String(), strconv.Itoa(k))
 		res := tcpOutcomes(t, testnet.RunHelper(t, nd.a, nd.cgA, "tcp-connect", netip.AddrPortFrom(addrB, port).String(), strconv.Itoa(k)))
 		srv.Wait()
 		if res["ok"] != k {
 			t.Fatalf("helper saw %v, want %d ok", res, k)
 		}
+		rsts := nd.b.Counter("TcpOutRsts") - rstsBefore
 		expect(t, map[FlowKey]TCPCounters{
 			client(addrB, port): events(map[TCPEvent]uint64{TCPConnectAttempt: k, TCPConnectEstablished: k, TCPRetransmit: retransmitted()}),
-			{CgroupID: nd.cgB.ID, Local: addrB, Remote: addrA, ServerPort: port, Protocol: ipProtoTCP, Role: RoleServer}: events(map[TCPEvent]uint64{TCPAccepted: k}),
+			{CgroupID: nd.cgB.ID, Local: addrB, Remote: addrA, ServerPort: port, Protocol: ipProtoTCP, Role: RoleServer}: events(map[TCPEvent]uint64{TCPAccepted: k, TCPResetSent: rsts}),
 		})
 	})
 

@@ -140,10 +140,16 @@ func cachedPods(t *testing.T, e *exporter) int {
 // seen the API changes the test made.
 func waitCachedPods(t *testing.T, e *exporter, want int) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	waitCachedPodsWithin(t, e, want, 30*time.Second)
+}
+
+// waitCachedPodsWithin is waitCachedPods with a deadline of d.
+func waitCachedPodsWithin(t *testing.T, e *exporter, want int, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
 	for cachedPods(t, e) != want {
 		if time.Now().After(deadline) {
-			t.Fatalf("exporter's cache holds %d pods, want %d, 30s after the change", cachedPods(t, e), want)
+			t.Fatalf("exporter's cache holds %d pods, want %d, %s after the change", cachedPods(t, e), want, d)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -56,7 +56,9 @@ func TestKubeAPIServerOutage(t *testing.T) {
 	// has caught up.
 	pods := cachedPods(t, exp)
 	late := kn.pod("late-0", "StatefulSet", "late", nil)
-	waitCachedPods(t, exp, pods+1)
+	// After a minute of failures client-go's reflectors wait up to their
+	// 30 s backoff ceiling, jittered by up to 100 %, before they list again.
+	waitCachedPodsWithin(t, exp, pods+1, 90*time.Second)
 	udp(t, web, late, netip.AddrPortFrom(late.net.IP, 7000).String(), n, size)
 	_, fams = exp.scrape()
 	if got := value(t, fams, "podflow_flow_transmit_packets_total", map[string]string{"local_workload": "web", "remote_workload": "late", "remote_kind": "StatefulSet"}); got != n {

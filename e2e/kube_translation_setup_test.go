@@ -8,7 +8,9 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
+	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -19,6 +21,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	"github.com/podflow/podflow_exporter/internal/kubetest"
 	"github.com/podflow/podflow_exporter/internal/testnet"
 )
 
@@ -142,6 +145,26 @@ func (s *serviceSetup) exporter(t *testing.T, args ...string) *exporter {
 	if v, ok := fams["podflow_translation_available"]; ok && v.GetMetric()[0].GetGauge().GetValue() == 1 {
 		waitFrontend(t, s.kn, e)
 	}
+	return e
+}
+
+// exporterWithoutSysAdmin is exporter, run as root without CAP_SYS_ADMIN:
+// it cannot enter the node's network namespace (setns), so connection
+// tracking there is unavailable at run time, and connections to services
+// are named by the service.
+func (s *serviceSetup) exporterWithoutSysAdmin(t *testing.T, args ...string) *exporter {
+	t.Helper()
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	argv := append([]string{"--bounding-set=-sys_admin", "--inh-caps=-sys_admin", binary,
+		"--web.listen-address=" + addr,
+		"--cgroup.root=" + s.kn.env.Root.Path,
+		"--kube.config=" + s.kn.c.Kubeconfig(kubetest.AdminUser),
+		"--kube.node-name=" + s.kn.name,
+		"--kube.aggregation=pod",
+	}, args...)
+	e := launchExporter(t, exec.Command("setpriv", argv...), "http://"+addr)
+	waitServing(t, e)
+	waitSynced(t, e)
 	return e
 }
 

@@ -29,7 +29,7 @@ func TestKubeTranslationTCP(t *testing.T) {
 		"translated":  s.exporter(t, "--collector.translation.netns=/run/netns/"+s.kn.node.NS.Name),
 		"no entry":    s.exporter(t),
 		"disabled":    s.exporter(t, "--no-collector.translation"),
-		"unavailable": s.exporter(t, "--collector.translation.netns=/nonexistent"),
+		"unavailable": s.exporterWithoutSysAdmin(t, "--collector.translation.netns=/run/netns/"+s.kn.node.NS.Name),
 	}
 	webBefore := linkStats(s.web)
 	truth, accepted := s.serve(t, s.web, conns, size, s.backends...)
