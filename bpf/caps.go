@@ -67,7 +67,7 @@ func CheckCapabilities() error {
 		return fmt.Errorf("read capabilities: %w", err)
 	}
 	if !hasCap(set, capBPF) {
-		return fmt.Errorf("missing capability CAP_BPF: run as root or grant CAP_BPF (with CAP_PERFMON and CAP_NET_ADMIN, see README \"Permissions\")")
+		return fmt.Errorf("missing capability CAP_BPF: run as root or grant CAP_BPF (with CAP_PERFMON and CAP_NET_ADMIN, see docs/permissions.md)")
 	}
 	return nil
 }

@@ -7,51 +7,62 @@ import (
 	"fmt"
 )
 
-// DrainFlows hands fn the per-CPU byte and packet counters of every flow
-// since the previous drain, then forgets them: each call yields increments.
-// It returns the per-CPU traffic, since the previous drain, that found no
-// table entry (table full) and is known by no flow. Calls are serialised.
-func (t *Tracer) DrainFlows(fn func(FlowKey, []FlowCounters)) (overflow []FlowCounters, err error) {
-	return drainTable(t.tables[TableFlows], fn, func(a, b *FlowCounters) { a.sub(b) })
+// The Drain* methods hand fn what each flow's entry gained since the
+// previous drain of its table, summed over CPUs and decoded from the
+// kernel's key encoding, then forget it: each call yields increments. They
+// return, summed over CPUs, what the table could not hold since the
+// previous drain (inserts that failed, see Stats): traffic known by no
+// flow. A flow's key appears once per drain, except in the latency table
+// (once per histogram bucket) and the drop table (once per reason). Calls
+// of one table are serialised; tables drain independently.
+
+// DrainFlows drains the bytes and packets of every flow.
+func (t *Tracer) DrainFlows(fn func(FlowKey, FlowCounters)) (overflow FlowCounters, err error) {
+	return drainTable[FlowCounters, FlowCounters](t.tables[TableFlows], func(k FlowKey, _ uint32, perCPU []FlowCounters) {
+		fn(k, sum(perCPU))
+	})
 }
 
-// DrainLatency is DrainFlows for latency histograms: each key's Variant
-// names the histogram and bucket (LatencyBucketOf). The overflow keeps
-// its buckets.
-func (t *Tracer) DrainLatency(fn func(FlowKey, []LatencyBucket)) (overflow []LatencyOverflow, err error) {
-	return drainTable(t.tables[TableLatency], fn, func(a, b *LatencyOverflow) {
-		for i := range a.Buckets {
-			a.Buckets[i].Count -= b.Buckets[i].Count
-			a.Buckets[i].SumMicros -= b.Buckets[i].SumMicros
+// DrainTCP drains the handshake outcomes, retransmits and resets of every flow.
+func (t *Tracer) DrainTCP(fn func(FlowKey, TCPCounters)) (overflow TCPCounters, err error) {
+	return drainTable[TCPCounters, TCPCounters](t.tables[TableTCP], func(k FlowKey, _ uint32, perCPU []TCPCounters) {
+		fn(k, sum(perCPU))
+	})
+}
+
+// DrainLatency drains the latency histograms, one call of fn per flow,
+// histogram and bucket that gained samples. The overflow keeps its buckets.
+func (t *Tracer) DrainLatency(fn func(FlowKey, LatencyIncrement)) (overflow LatencyOverflow, err error) {
+	return drainTable[LatencyBucket, LatencyOverflow](t.tables[TableLatency], func(k FlowKey, variant uint32, perCPU []LatencyBucket) {
+		h, b := latencyBucketOf(variant)
+		if h < 0 || int(h) >= NumHistograms || b >= LatencyBuckets {
+			return // not written by this object's programs
 		}
+		fn(k, LatencyIncrement{Histogram: h, Bucket: b, LatencyBucket: sum(perCPU)})
 	})
 }
 
-// DrainDrops is DrainFlows for packets the kernel dropped; each key's
-// Variant is the drop reason (see DropReasons).
-func (t *Tracer) DrainDrops(fn func(FlowKey, []DropCounters)) (overflow []DropCounters, err error) {
-	return drainTable(t.tables[TableDrops], fn, func(a, b *DropCounters) {
-		a.Packets -= b.Packets
-		a.Bytes -= b.Bytes
+// DrainDrops drains the packets the kernel dropped, one call of fn per
+// flow and drop reason.
+func (t *Tracer) DrainDrops(fn func(FlowKey, DropIncrement)) (overflow DropCounters, err error) {
+	return drainTable[DropCounters, DropCounters](t.tables[TableDrops], func(k FlowKey, reason uint32, perCPU []DropCounters) {
+		fn(k, DropIncrement{Reason: reason, DropCounters: sum(perCPU)})
 	})
 }
 
-// DrainTCP is DrainFlows for TCP handshake outcomes.
-func (t *Tracer) DrainTCP(fn func(FlowKey, []TCPCounters)) (overflow []TCPCounters, err error) {
-	return drainTable(t.tables[TableTCP], fn, func(a, b *TCPCounters) { a.sub(b) })
+// adder is a per-CPU value type of a kernel table.
+type adder[V any] interface {
+	*V
+	Add(*V)
 }
 
-func (c *FlowCounters) sub(o *FlowCounters) {
-	c.TxBytes -= o.TxBytes
-	c.TxPackets -= o.TxPackets
-	c.RxBytes -= o.RxBytes
-	c.RxPackets -= o.RxPackets
-}
-
-func (c *TCPCounters) sub(o *TCPCounters) {
-	for i := range c.Events {
-		c.Events[i] -= o.Events[i]
+// sum adds up the per-CPU values of one entry.
+func sum[V any, P adder[V]](perCPU []V) V {
+	var s V
+	for i := range perCPU {
+		P(&s).Add(&perCPU[i])
 	}
+	return s
 }
 
 // TableStats describe one rotating table for self-monitoring.
@@ -77,7 +88,7 @@ func (t *Tracer) Stats() ([]TableStats, error) {
 		r.mu.Unlock()
 		for reason := range numFailures {
 			var perCPU []uint64
-			if err := t.failures.Lookup(uint32(id*numFailures+reason), &perCPU); err != nil {
+			if err := t.objs.UpdateFailures.Lookup(uint32(id*numFailures+reason), &perCPU); err != nil {
 				return nil, fmt.Errorf("read update failures: %w", err)
 			}
 			for _, v := range perCPU {

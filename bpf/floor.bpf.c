@@ -60,7 +60,7 @@ int noop_ingress(struct __sk_buff *skb)
  * The other RTT hook podflow could use: sockops with BPF_SOCK_OPS_RTT_CB,
  * doing what tcp_rtt does (socket storage, one sample per smoothed-RTT
  * change, a per-CPU histogram entry per flow and bucket). Benchmarked
- * against tcp_rtt (BenchmarkRTTHooks); see the README for the choice.
+ * against tcp_rtt (BenchmarkRTTHooks); see docs/design.md for the choice.
  */
 struct sockops_state {
 	__u32 srtt_us;

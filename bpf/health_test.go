@@ -40,14 +40,13 @@ func (h *histogram) median() int {
 	return -1
 }
 
-// drainLatency drains the latency table into one histogram per flow (the
-// key's Variant cleared) and kind, and fails on overflow.
+// drainLatency drains the latency table into one histogram per flow and
+// kind, and fails on overflow.
 func drainLatency(t testing.TB, tr *Tracer) map[Histogram]map[FlowKey]*histogram {
 	t.Helper()
 	out := map[Histogram]map[FlowKey]*histogram{}
-	ov, err := tr.DrainLatency(func(k FlowKey, perCPU []LatencyBucket) {
-		kind, bucket := LatencyBucketOf(k.Variant)
-		k.Variant = 0
+	ov, err := tr.DrainLatency(func(k FlowKey, inc LatencyIncrement) {
+		kind, bucket := inc.Histogram, inc.Bucket
 		if out[kind] == nil {
 			out[kind] = map[FlowKey]*histogram{}
 		}
@@ -56,18 +55,14 @@ func drainLatency(t testing.TB, tr *Tracer) map[Histogram]map[FlowKey]*histogram
 			h = &histogram{}
 			out[kind][k] = h
 		}
-		for _, v := range perCPU {
-			h.buckets[bucket] += v.Count
-			h.sumUS += v.SumMicros
-		}
+		h.buckets[bucket] += inc.Count
+		h.sumUS += inc.SumMicros
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, cpu := range ov {
-		if cpu != (LatencyOverflow{}) {
-			t.Fatalf("latency overflow: %+v", cpu)
-		}
+	if ov != (LatencyOverflow{}) {
+		t.Fatalf("latency overflow: %+v", ov)
 	}
 	return out
 }
@@ -300,30 +295,30 @@ func TestDropsByReason(t *testing.T) {
 			for _, tables := range []string{"iptables", "ip6tables"} {
 				nd.b.Run(tables, "-A", "INPUT", "-p", "udp", "--dport", strconv.Itoa(dropped), "-j", "DROP")
 			}
-			drainSum(t, nd.tr.DrainDrops)
+			drainDrops(t, nd.tr)
 
 			recv := testnet.Start(t, nd.b, nd.cgB, "udp-recv", netip.AddrPortFrom(addrB, open).String(), strconv.Itoa(n), "10s")
 			testnet.RunHelper(t, nd.a, nd.cgA, "udp-send", netip.AddrPortFrom(addrB, open).String(), strconv.Itoa(n), strconv.Itoa(size))
 			recv.Wait()
 			testnet.RunHelper(t, nd.a, nd.cgA, "udp-send", netip.AddrPortFrom(addrB, dropped).String(), strconv.Itoa(n), strconv.Itoa(size))
 
-			got, overflow := drainSum(t, nd.tr.DrainDrops)
+			got, overflow := drainDrops(t, nd.tr)
 			if overflow != (DropCounters{}) {
 				t.Errorf("overflow %+v", overflow)
 			}
-			want := FlowKey{Local: addrB, Remote: addrA, ServerPort: dropped, Protocol: ipProtoUDP, Role: RoleServer, Variant: netfilter}
+			want := dropKey{FlowKey{Local: addrB, Remote: addrA, ServerPort: dropped, Protocol: ipProtoUDP, Role: RoleServer}, netfilter}
 			if g := got[want]; g.Packets != n || g.Bytes != n*(size+uint64(hdr)) {
 				t.Errorf("drops of %+v: %+v, want %d packets, %d bytes", want, g, n, n*(size+hdr))
 			}
 			for k, v := range got {
 				mine := k.Local == addrA || k.Local == addrB || k.CgroupID == nd.cgA.ID || k.CgroupID == nd.cgB.ID
 				if mine && k != want && k.Protocol == ipProtoUDP {
-					t.Errorf("unexpected drop %+v (%s): %+v", k, reasons[k.Variant], v)
+					t.Errorf("unexpected drop %+v (%s): %+v", k, reasons[k.Reason], v)
 				}
 			}
 			keys := slices.Collect(func(yield func(string) bool) {
 				for k, v := range got {
-					if !yield(reasons[k.Variant] + " " + strconv.FormatUint(v.Packets, 10)) {
+					if !yield(reasons[k.Reason] + " " + strconv.FormatUint(v.Packets, 10)) {
 						return
 					}
 				}

@@ -110,29 +110,18 @@ var (
 	v6OnlyB    = dualStackB[1:2:2]
 )
 
-// counters are per-CPU values that add up.
-type counters[V any] interface {
-	*V
-	Add(*V)
-}
-
-// drainSum drains a table and sums each flow's per-CPU values, and the overflow's.
-func drainSum[V any, P counters[V]](t testing.TB, drain func(func(FlowKey, []V)) ([]V, error)) (map[FlowKey]V, V) {
+// drainSum drains a table into a map of each flow's increment, and the overflow.
+func drainSum[V any](t testing.TB, drain func(func(FlowKey, V)) (V, error)) (map[FlowKey]V, V) {
 	t.Helper()
 	flows := map[FlowKey]V{}
-	ov, err := drain(func(k FlowKey, perCPU []V) {
-		sum := flows[k]
-		for i := range perCPU {
-			P(&sum).Add(&perCPU[i])
+	overflow, err := drain(func(k FlowKey, v V) {
+		if _, seen := flows[k]; seen {
+			t.Errorf("flow %+v drained twice", k)
 		}
-		flows[k] = sum
+		flows[k] = v
 	})
 	if err != nil {
 		t.Fatal(err)
-	}
-	var overflow V
-	for i := range ov {
-		P(&overflow).Add(&ov[i])
 	}
 	return flows, overflow
 }
@@ -143,6 +132,29 @@ func drainFlows(t testing.TB, tr *Tracer) (map[FlowKey]FlowCounters, FlowCounter
 
 func drainTCP(t testing.TB, tr *Tracer) (map[FlowKey]TCPCounters, TCPCounters) {
 	return drainSum(t, tr.DrainTCP)
+}
+
+// dropKey is a flow and a drop reason.
+type dropKey struct {
+	FlowKey
+	Reason uint32
+}
+
+// drainDrops drains the drop table into a map of each flow's and reason's drops.
+func drainDrops(t testing.TB, tr *Tracer) (map[dropKey]DropCounters, DropCounters) {
+	t.Helper()
+	drops := map[dropKey]DropCounters{}
+	overflow, err := tr.DrainDrops(func(k FlowKey, d DropIncrement) {
+		dk := dropKey{k, d.Reason}
+		if _, seen := drops[dk]; seen {
+			t.Errorf("drop %+v drained twice", dk)
+		}
+		drops[dk] = d.DropCounters
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return drops, overflow
 }
 
 // inCgroup keeps the flows of one cgroup.

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -18,17 +19,17 @@ import (
 	"github.com/cilium/ebpf/rlimit"
 )
 
-// Program names, as in podflow.bpf.c.
+// Program names, as bpf2go found them in the object.
 const (
-	ProgFlowsIngress = "flows_ingress"
-	ProgFlowsEgress  = "flows_egress"
-	ProgTCPState     = "tcp_state"
-	ProgTCPRTT       = "tcp_rtt"
-	ProgRetransmit   = "tcp_retransmit"
-	ProgResetSent    = "tcp_reset_sent"
-	ProgResetRecv    = "tcp_reset_received"
-	ProgICMPSent     = "icmp_sent"
-	ProgDrops        = "skb_drop"
+	ProgFlowsIngress = podflowProgFlowsIngress
+	ProgFlowsEgress  = podflowProgFlowsEgress
+	ProgTCPState     = podflowProgTcpState
+	ProgTCPRTT       = podflowProgTcpRtt
+	ProgRetransmit   = podflowProgTcpRetransmit
+	ProgResetSent    = podflowProgTcpResetSent
+	ProgResetRecv    = podflowProgTcpResetReceived
+	ProgICMPSent     = podflowProgIcmpSent
+	ProgDrops        = podflowProgSkbDrop
 )
 
 // newConnectionsEntries bounds the table of new connections to translated
@@ -66,18 +67,60 @@ type Options struct {
 type ProgramStatus struct {
 	Name     string
 	Attached bool
-	Err      error
+	// Variant is the program attached: Name, or a fallback for kernels
+	// that refused it (see fallbacks).
+	Variant string
+	Err     error
+}
+
+// Features says what the running kernel allowed when the programs loaded.
+type Features struct {
+	// Programs are the requested programs: attached, or why not.
+	Programs []ProgramStatus
+	// DropReceivingSocket says skb_drop reads kfree_skb's receiving
+	// socket (Linux 6.11): a dropped packet a socket received is named by
+	// that socket's cgroup; without it, by the packet's local address.
+	DropReceivingSocket bool
+	// ICMPRefusals says icmp_sent is attached (tp_btf/icmp_send, Linux
+	// 6.10): a connect this node refused by ICMP is "unreachable" even
+	// when the application consumed the error first.
+	ICMPRefusals bool
+}
+
+// Attached reports whether program name (a Prog* name) is attached.
+func (f Features) Attached(name string) bool {
+	for _, st := range f.Programs {
+		if st.Name == name {
+			return st.Attached
+		}
+	}
+	return false
+}
+
+// Features reports what the running kernel allowed.
+func (t *Tracer) Features() Features {
+	f := Features{Programs: t.Status()}
+	for _, st := range f.Programs {
+		switch {
+		case st.Attached && st.Variant == ProgDrops:
+			f.DropReceivingSocket = true
+		case st.Attached && st.Name == ProgICMPSent:
+			f.ICMPRefusals = true
+		}
+	}
+	return f
 }
 
 // Tracer owns the loaded programs, their links and tables.
 type Tracer struct {
-	maps     *ebpf.Collection
-	programs []*ebpf.Program
-	links    []link.Link
-	status   []ProgramStatus
-	tables   [numTables]*rotatingTable
-	failures *ebpf.Map
-	services serviceTable
+	objs podflowMaps
+	// replacements are objs by name, to load each program against them.
+	replacements map[string]*ebpf.Map
+	programs     []*ebpf.Program
+	links        []link.Link
+	status       []ProgramStatus
+	tables       [NumTables]*rotatingTable
+	services     serviceTable
 }
 
 // Load creates the tables, then loads and attaches each program on its own,
@@ -91,44 +134,41 @@ func Load(cfg *Config, opts Options) (*Tracer, error) {
 	if err := rlimit.RemoveMemlock(); err != nil {
 		return nil, fmt.Errorf("raise RLIMIT_MEMLOCK for eBPF maps (needs CAP_SYS_RESOURCE on kernels before 5.11): %w", err)
 	}
-	spec, err := loadPodflow()
+	spec, specs, err := loadSpec(opts)
 	if err != nil {
-		return nil, err
-	}
-	if err := setConstants(spec, opts); err != nil {
 		return nil, err
 	}
 	services := cfg.ServiceTableEntries
 	if services == 0 {
 		services = DefaultServiceTableEntries
 	}
-	spec.Maps["translated_services"].MaxEntries = services
-	spec.Maps["new_connections"].MaxEntries = 1
+	specs.TranslatedServices.MaxEntries = services
+	specs.NewConnections.MaxEntries = 1
 	if opts.TranslateServices {
-		spec.Maps["new_connections"].MaxEntries = newConnectionsEntries
+		specs.NewConnections.MaxEntries = newConnectionsEntries
 	}
 
 	t := &Tracer{}
-	mapsOnly := spec.Copy()
-	mapsOnly.Programs = map[string]*ebpf.ProgramSpec{}
-	t.maps, err = ebpf.NewCollection(mapsOnly)
-	if err != nil {
+	// Maps first, alone: each program is then loaded on its own against
+	// them, so that one the kernel refuses leaves the others working.
+	if err := spec.LoadAndAssign(&t.objs, nil); err != nil {
 		return nil, fmt.Errorf("create eBPF maps: %w", err)
 	}
-	t.failures = t.maps.Maps["update_failures"]
-	t.services = newServiceTable(t.maps.Maps["translated_services"], services)
+	t.replacements = mapsByName(&t.objs)
+	t.services = newServiceTable(t.objs.TranslatedServices, services)
 	for _, tbl := range []struct {
 		id       Table
-		outer    string
-		overflow string
+		outer    *ebpf.Map
+		inner    *ebpf.MapSpec
+		overflow *ebpf.Map
 		size     uint32
 	}{
-		{TableFlows, "flows", "flows_overflow", cfg.FlowTableEntries},
-		{TableTCP, "tcp_events", "tcp_overflow", cfg.TCPTableEntries},
-		{TableLatency, "latency", "latency_overflow", cfg.LatencyTableEntries},
-		{TableDrops, "drops", "drops_overflow", cfg.DropTableEntries},
+		{TableFlows, t.objs.Flows, specs.Flows.InnerMap, t.objs.FlowsOverflow, cfg.FlowTableEntries},
+		{TableTCP, t.objs.TcpEvents, specs.TcpEvents.InnerMap, t.objs.TcpOverflow, cfg.TCPTableEntries},
+		{TableLatency, t.objs.Latency, specs.Latency.InnerMap, t.objs.LatencyOverflow, cfg.LatencyTableEntries},
+		{TableDrops, t.objs.Drops, specs.Drops.InnerMap, t.objs.DropsOverflow, cfg.DropTableEntries},
 	} {
-		r, err := newRotatingTable(tbl.id.String(), t.maps.Maps[tbl.outer], spec.Maps[tbl.outer].InnerMap, tbl.size, t.maps.Maps[tbl.overflow])
+		r, err := newRotatingTable(tbl.id.String(), tbl.outer, tbl.inner, tbl.size, tbl.overflow)
 		if err != nil {
 			t.Close()
 			return nil, err
@@ -140,54 +180,90 @@ func Load(cfg *Config, opts Options) (*Tracer, error) {
 
 	for _, name := range opts.Programs {
 		st := ProgramStatus{Name: name}
-		st.Err = t.loadAndAttach(spec, name, opts.CgroupRoot)
+		st.Variant, st.Err = t.loadAndAttach(spec, name, opts.CgroupRoot)
 		st.Attached = st.Err == nil
 		t.status = append(t.status, st)
 	}
 	return t, nil
 }
 
-func setConstants(spec *ebpf.CollectionSpec, opts Options) error {
+// loadSpec returns the object's spec, with its constants set from opts,
+// and its typed view.
+func loadSpec(opts Options) (*ebpf.CollectionSpec, *podflowSpecs, error) {
+	spec, err := loadPodflow()
+	if err != nil {
+		return nil, nil, err
+	}
+	var specs podflowSpecs
+	if err := spec.Assign(&specs); err != nil {
+		return nil, nil, fmt.Errorf("eBPF object: %w", err)
+	}
+	if err := setConstants(&specs.podflowVariableSpecs, opts); err != nil {
+		return nil, nil, err
+	}
+	return spec, &specs, nil
+}
+
+func setConstants(vars *podflowVariableSpecs, opts Options) error {
 	flag := func(b bool) uint8 {
 		if b {
 			return 1
 		}
 		return 0
 	}
-	for name, v := range map[string]any{
-		"ephemeral_port_min":     opts.EphemeralPorts[0],
-		"ephemeral_port_max":     opts.EphemeralPorts[1],
-		"count_tcp_events":       flag(opts.CountTCPEvents),
-		"record_connect_latency": flag(opts.RecordConnectLatency),
-		"translate_services":     flag(opts.TranslateServices),
-		"scope_cgroup_id":        opts.ScopeCgroupID,
+	for _, c := range []struct {
+		v     *ebpf.VariableSpec
+		value any
+	}{
+		{vars.EphemeralPortMin, opts.EphemeralPorts[0]},
+		{vars.EphemeralPortMax, opts.EphemeralPorts[1]},
+		{vars.CountTcpEvents, flag(opts.CountTCPEvents)},
+		{vars.RecordConnectLatency, flag(opts.RecordConnectLatency)},
+		{vars.TranslateServices, flag(opts.TranslateServices)},
+		{vars.ScopeCgroupId, opts.ScopeCgroupID},
 	} {
-		if err := spec.Variables[name].Set(v); err != nil {
-			return fmt.Errorf("set %s: %w", name, err)
+		if err := c.v.Set(c.value); err != nil {
+			return fmt.Errorf("set %s: %w", c.v.Name, err)
 		}
 	}
 	return nil
+}
+
+// mapsByName lists the typed maps of m by their names in the object, as
+// loading a program against them wants.
+func mapsByName(m *podflowMaps) map[string]*ebpf.Map {
+	out := map[string]*ebpf.Map{}
+	v := reflect.ValueOf(m).Elem()
+	for i := range v.NumField() {
+		if name := v.Type().Field(i).Tag.Get("ebpf"); name != "" {
+			out[name] = v.Field(i).Interface().(*ebpf.Map)
+		}
+	}
+	return out
 }
 
 // fallbacks are variants of a program for kernels that refuse it, tried
 // in order; the status keeps the program's name.
 var fallbacks = map[string][]string{
 	// The receiving-socket argument of kfree_skb came in Linux 6.11.
-	ProgDrops: {"skb_drop_without_rx_sk"},
+	ProgDrops: {podflowProgSkbDropWithoutRxSk},
 }
 
-func (t *Tracer) loadAndAttach(spec *ebpf.CollectionSpec, name string, cgroupRoot string) error {
+// loadAndAttach loads program name, or the first of its fallbacks the
+// kernel takes, and attaches it; it returns the variant attached.
+func (t *Tracer) loadAndAttach(spec *ebpf.CollectionSpec, name string, cgroupRoot string) (string, error) {
+	variant := name
 	prog, err := t.loadProgram(spec, name)
 	for _, alt := range fallbacks[name] {
 		if err == nil {
 			break
 		}
 		if p, altErr := t.loadProgram(spec, alt); altErr == nil {
-			prog, err = p, nil
+			prog, err, variant = p, nil, alt
 		}
 	}
 	if err != nil {
-		return err
+		return "", err
 	}
 	var l link.Link
 	switch prog.Type() {
@@ -200,11 +276,11 @@ func (t *Tracer) loadAndAttach(spec *ebpf.CollectionSpec, name string, cgroupRoo
 	}
 	if err != nil {
 		prog.Close()
-		return fmt.Errorf("attach: %w%s", err, missingCapsHint(prog.Type(), err))
+		return "", fmt.Errorf("attach: %w%s", err, missingCapsHint(prog.Type(), err))
 	}
 	t.programs = append(t.programs, prog)
 	t.links = append(t.links, l)
-	return nil
+	return variant, nil
 }
 
 // loadProgram loads one program of spec against the tracer's maps.
@@ -219,10 +295,9 @@ func (t *Tracer) loadProgram(spec *ebpf.CollectionSpec, name string) (*ebpf.Prog
 	one := spec.Copy()
 	one.Programs = map[string]*ebpf.ProgramSpec{name: one.Programs[name]}
 	// The loader sized these tables: the spec must say so to reuse them.
-	for _, m := range []string{"translated_services", "new_connections"} {
-		one.Maps[m].MaxEntries = t.maps.Maps[m].MaxEntries()
-	}
-	coll, err := ebpf.NewCollectionWithOptions(one, ebpf.CollectionOptions{MapReplacements: t.maps.Maps})
+	one.Maps[podflowMapTranslatedServices].MaxEntries = t.objs.TranslatedServices.MaxEntries()
+	one.Maps[podflowMapNewConnections].MaxEntries = t.objs.NewConnections.MaxEntries()
+	coll, err := ebpf.NewCollectionWithOptions(one, ebpf.CollectionOptions{MapReplacements: t.replacements})
 	if err != nil {
 		return nil, fmt.Errorf("load: %w%s", verifierSummary(err), missingCapsHint(ps.Type, err))
 	}
@@ -267,10 +342,8 @@ func (t *Tracer) Close() error {
 			r.close()
 		}
 	}
-	if t.maps != nil {
-		t.maps.Close()
-		t.maps = nil
-	}
+	errs = append(errs, t.objs.Close())
+	t.objs = podflowMaps{}
 	return errors.Join(errs...)
 }
 

@@ -27,11 +27,8 @@ func loadUnattachedWith(t testing.TB, opts Options, names ...string) (*Tracer, m
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { tr.Close() })
-	spec, err := loadPodflow()
+	spec, _, err := loadSpec(opts)
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := setConstants(spec, opts); err != nil {
 		t.Fatal(err)
 	}
 	progs := map[string]*ebpf.Program{}

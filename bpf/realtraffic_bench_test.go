@@ -163,8 +163,8 @@ func BenchmarkHookCost(b *testing.B) {
 					case <-stop:
 						return
 					case <-time.After(time.Second):
-						_, _ = tr.DrainFlows(func(FlowKey, []FlowCounters) {})
-						_, _ = tr.DrainTCP(func(FlowKey, []TCPCounters) {})
+						_, _ = tr.DrainFlows(func(FlowKey, FlowCounters) {})
+						_, _ = tr.DrainTCP(func(FlowKey, TCPCounters) {})
 					}
 				}
 			}()

@@ -58,7 +58,7 @@ func (m RoleMethod) String() string {
 // since they were loaded (summed over CPUs; monotonic).
 func (t *Tracer) RoleDecisions() ([NumRoleMethods]uint64, error) {
 	var out [NumRoleMethods]uint64
-	m := t.maps.Maps["role_decisions"]
+	m := t.objs.RoleDecisions
 	for i := range out {
 		var perCPU []uint64
 		if err := m.Lookup(uint32(i), &perCPU); err != nil {

@@ -95,8 +95,11 @@ func (t *Tracer) Services() int {
 // node's connection tracking still has it. When more started than the
 // table holds, the oldest are missing; they are translated at the scrape.
 func (t *Tracer) DrainNewConnections(fn func(FlowKey)) error {
-	m := t.maps.Maps["new_connections"]
-	count := func(k *podflowFlowKey, _ []uint8) { fn(flowKeyFromKernel(k, true)) }
+	m := t.objs.NewConnections
+	count := func(k *podflowFlowKey, _ []uint8) {
+		fk, _ := flowKeyFromKernel(k, true)
+		fn(fk)
+	}
 	err := drainSingle(m, count)
 	if errors.Is(err, ebpf.ErrNotSupported) || errors.Is(err, unix.ENOSPC) {
 		err = drainByIteration(m, 1, count)

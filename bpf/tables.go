@@ -42,7 +42,7 @@ type rotatingTable struct {
 	// port (every table but drops).
 	clientPort bool
 	// overflow is the per-CPU array of what found no entry; overflowSeen
-	// its per-CPU values at the previous drain.
+	// its sum over CPUs at the previous drain.
 	overflow     *ebpf.Map
 	overflowSeen any
 }
@@ -91,25 +91,28 @@ func (r *rotatingTable) retire() (*ebpf.Map, error) {
 }
 
 // drainTable empties the retired table of r into fn, giving each flow's
-// per-CPU values, and returns the per-CPU overflow accumulated since the
-// previous drain. V is the per-CPU value type (FlowCounters, TCPCounters),
-// O the per-CPU overflow type (V, or a histogram's buckets).
-func drainTable[V, O any](r *rotatingTable, fn func(FlowKey, []V), sub func(a, b *O)) ([]O, error) {
+// key, the rest of its variant (see flowKeyFromKernel) and its per-CPU
+// values, and returns the overflow accumulated since the previous drain,
+// summed over CPUs. V is the per-CPU value type (FlowCounters,
+// TCPCounters...), O the overflow's (V, or a histogram's buckets).
+func drainTable[V, O any, PO counter[O]](r *rotatingTable, fn func(FlowKey, uint32, []V)) (O, error) {
+	var none O
 	r.mu.Lock()
 	defer r.mu.Unlock()
 
 	cpus, err := ebpf.PossibleCPU()
 	if err != nil {
-		return nil, err
+		return none, err
 	}
 	retired, err := r.retire()
 	if err != nil {
-		return nil, err
+		return none, err
 	}
 	n := 0
 	count := func(k *podflowFlowKey, v []V) {
 		n++
-		fn(flowKeyFromKernel(k, r.clientPort), v)
+		fk, variant := flowKeyFromKernel(k, r.clientPort)
+		fn(fk, variant, v)
 	}
 	if r.iterate {
 		err = drainByIteration(retired, cpus, count)
@@ -120,15 +123,10 @@ func drainTable[V, O any](r *rotatingTable, fn func(FlowKey, []V), sub func(a, b
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("drain %s table: %w", r.name, err)
+		return none, fmt.Errorf("drain %s table: %w", r.name, err)
 	}
 	r.lastDrained = n
-
-	overflow, err := overflowDelta(r, sub)
-	if err != nil {
-		return nil, err
-	}
-	return overflow, nil
+	return overflowDelta[O, PO](r)
 }
 
 func drainByBatch[V any](m *ebpf.Map, cpus int, fn func(*podflowFlowKey, []V)) error {
@@ -177,19 +175,27 @@ func drainByIteration[V any](m *ebpf.Map, cpus int, fn func(*podflowFlowKey, []V
 	return nil
 }
 
-// overflowDelta reads the cumulative per-CPU overflow slot and returns what
-// it gained since the previous drain.
-func overflowDelta[O any](r *rotatingTable, sub func(a, b *O)) ([]O, error) {
-	var cur []O
-	if err := r.overflow.Lookup(uint32(0), &cur); err != nil {
-		return nil, fmt.Errorf("read %s overflow: %w", r.name, err)
+// counter is a kernel value type that sums and subtracts.
+type counter[O any] interface {
+	*O
+	Add(*O)
+	sub(*O)
+}
+
+// overflowDelta reads the cumulative per-CPU overflow slot and returns,
+// summed over CPUs, what it gained since the previous drain.
+func overflowDelta[O any, PO counter[O]](r *rotatingTable) (O, error) {
+	var perCPU []O
+	var cur O
+	if err := r.overflow.Lookup(uint32(0), &perCPU); err != nil {
+		return cur, fmt.Errorf("read %s overflow: %w", r.name, err)
 	}
-	delta := make([]O, len(cur))
-	copy(delta, cur)
-	if seen, ok := r.overflowSeen.([]O); ok {
-		for i := range delta {
-			sub(&delta[i], &seen[i])
-		}
+	for i := range perCPU {
+		PO(&cur).Add(&perCPU[i])
+	}
+	delta := cur
+	if seen, ok := r.overflowSeen.(O); ok {
+		PO(&delta).sub(&seen)
 	}
 	r.overflowSeen = cur
 	return delta, nil

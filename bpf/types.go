@@ -39,10 +39,6 @@ type FlowKey struct {
 	ServerPort uint16
 	Protocol   uint8 // IANA protocol number
 	Role       Role
-	// Variant is zero for byte and handshake counters; a histogram bucket
-	// (LatencyBucketOf) for latency tables, the kernel's drop reason for
-	// drop tables.
-	Variant uint32
 	// ClientPort is set only in client flows to a service frontend of the
 	// translated-services table (SetServices): it keeps each connection
 	// apart, so that the backend the node's NAT chose for it can be found.
@@ -50,10 +46,12 @@ type FlowKey struct {
 	ClientPort uint16
 }
 
-// flowKeyFromKernel converts a kernel key. In tables other than drops,
-// the upper half of the kernel's variant is the client's port
+// flowKeyFromKernel converts a kernel key and returns the rest of its
+// variant: the latency table's histogram and bucket (latencyBucketOf), the
+// drop table's reason, zero in the others. In tables other than drops, the
+// upper half of the kernel's variant is the client's port
 // (CLIENT_PORT_VARIANT in podflow.h).
-func flowKeyFromKernel(k *podflowFlowKey, clientPort bool) FlowKey {
+func flowKeyFromKernel(k *podflowFlowKey, clientPort bool) (FlowKey, uint32) {
 	fk := FlowKey{
 		CgroupID:   k.CgroupId,
 		Local:      kernelAddr(k.LocalAddr),
@@ -61,13 +59,13 @@ func flowKeyFromKernel(k *podflowFlowKey, clientPort bool) FlowKey {
 		ServerPort: k.ServerPort,
 		Protocol:   k.Protocol,
 		Role:       Role(k.Role),
-		Variant:    k.Variant,
 	}
+	variant := k.Variant
 	if clientPort {
-		fk.ClientPort = uint16(k.Variant >> clientPortShift)
-		fk.Variant = k.Variant & (1<<clientPortShift - 1)
+		fk.ClientPort = uint16(variant >> clientPortShift)
+		variant &= 1<<clientPortShift - 1
 	}
-	return fk
+	return fk, variant
 }
 
 // clientPortShift is CLIENT_PORT_SHIFT in podflow.h.
@@ -100,6 +98,13 @@ func (c *FlowCounters) Add(o *FlowCounters) {
 	c.TxPackets += o.TxPackets
 	c.RxBytes += o.RxBytes
 	c.RxPackets += o.RxPackets
+}
+
+func (c *FlowCounters) sub(o *FlowCounters) {
+	c.TxBytes -= o.TxBytes
+	c.TxPackets -= o.TxPackets
+	c.RxBytes -= o.RxBytes
+	c.RxPackets -= o.RxPackets
 }
 
 // TCPEvent indexes TCPCounters.Events.
@@ -136,6 +141,12 @@ func (c *TCPCounters) Add(o *TCPCounters) {
 	}
 }
 
+func (c *TCPCounters) sub(o *TCPCounters) {
+	for i := range c.Events {
+		c.Events[i] -= o.Events[i]
+	}
+}
+
 // Table names a family of flow counters that the kernel keeps in rotating tables.
 type Table int
 
@@ -145,7 +156,7 @@ const (
 	TableTCP     = Table(podflowFlowTableIdTABLE_TCP)
 	TableLatency = Table(podflowFlowTableIdTABLE_LATENCY)
 	TableDrops   = Table(podflowFlowTableIdTABLE_DROPS)
-	numTables    = int(podflowFlowTableIdTABLE_MAX)
+	NumTables    = int(podflowFlowTableIdTABLE_MAX) // how many tables there are
 )
 
 func (t Table) String() string {
@@ -203,10 +214,27 @@ const (
 // the last one everything above (LAT_BUCKETS in podflow.h).
 const LatencyBuckets = 26
 
-// LatencyBucketOf splits the Variant of a latency table key into the
-// histogram and the bucket.
-func LatencyBucketOf(variant uint32) (Histogram, int) {
+// latencyBucketOf splits the variant of a latency table key into the
+// histogram and the bucket (LATENCY_VARIANT in podflow.h).
+func latencyBucketOf(variant uint32) (Histogram, int) {
 	return Histogram(variant >> 8), int(variant & 0xff)
+}
+
+// LatencyIncrement is what one bucket of one flow's histogram gained:
+// samples of histogram Histogram that fell into kernel bucket Bucket
+// (0 .. LatencyBuckets-1), summed over CPUs.
+type LatencyIncrement struct {
+	Histogram Histogram
+	Bucket    int
+	LatencyBucket
+}
+
+// DropIncrement is what one flow's drops for one reason gained, summed
+// over CPUs. Reason is the kernel's enum skb_drop_reason value
+// (DropReasons names it).
+type DropIncrement struct {
+	Reason uint32
+	DropCounters
 }
 
 // LatencyBucket is one bucket of one flow's histogram: the samples that
@@ -236,6 +264,20 @@ func (o *LatencyOverflow) Bucket(h Histogram, b int) *LatencyBucket {
 	return &o.Buckets[int(h)*LatencyBuckets+b]
 }
 
+// Add adds p to o.
+func (o *LatencyOverflow) Add(p *LatencyOverflow) {
+	for i := range o.Buckets {
+		o.Buckets[i].Add(&p.Buckets[i])
+	}
+}
+
+func (o *LatencyOverflow) sub(p *LatencyOverflow) {
+	for i := range o.Buckets {
+		o.Buckets[i].Count -= p.Buckets[i].Count
+		o.Buckets[i].SumMicros -= p.Buckets[i].SumMicros
+	}
+}
+
 // DropCounters are packets the kernel dropped for one flow and reason,
 // and their IP length (struct drop_counters).
 type DropCounters struct {
@@ -248,4 +290,9 @@ type DropCounters struct {
 func (c *DropCounters) Add(o *DropCounters) {
 	c.Packets += o.Packets
 	c.Bytes += o.Bytes
+}
+
+func (c *DropCounters) sub(o *DropCounters) {
+	c.Packets -= o.Packets
+	c.Bytes -= o.Bytes
 }

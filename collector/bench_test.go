@@ -19,15 +19,16 @@ type replaySource struct {
 	perCPU []bpf.FlowCounters
 }
 
-func (r *replaySource) DrainFlows(fn func(bpf.FlowKey, []bpf.FlowCounters)) ([]bpf.FlowCounters, error) {
+func (r *replaySource) DrainFlows(fn func(bpf.FlowKey, bpf.FlowCounters)) (bpf.FlowCounters, error) {
+	sum := sumOf(r.perCPU)
 	for _, k := range r.keys {
-		fn(k, r.perCPU)
+		fn(k, sum)
 	}
-	return nil, nil
+	return bpf.FlowCounters{}, nil
 }
 
 // BenchmarkFlowsCollect measures the collector's own share of a scrape
-// (sum, resolve, account, emit) for n flows from a source that costs
+// (drain, resolve, account, emit) for n flows from a source that costs
 // nothing, steady state (every series exists), budget n:
 //
 //	go test -run '^$' -bench FlowsCollect ./collector/
@@ -41,10 +42,11 @@ func BenchmarkFlowsCollect(b *testing.B) {
 				addr = addr.Next()
 			}
 			cg := fakeCgroups{1: "/system.slice/web.service"}
-			c, err := newFlowsCollector(testConfig(n), Sources{Flows: src, Resolver: NewHostResolver(cg, RemoteByAddress), Schema: HostSchema})
+			c, err := New(testConfig(n, "flows"), Sources{Flows: src, Resolver: NewHostResolver(cg, RemoteByAddress), Schema: HostSchema}, nopLogger())
 			if err != nil {
 				b.Fatal(err)
 			}
+			defer c.Close()
 			ch := make(chan prometheus.Metric, 1024)
 			done := make(chan int)
 			go func() {
@@ -60,9 +62,7 @@ func BenchmarkFlowsCollect(b *testing.B) {
 				}
 			}()
 			collect := func() int {
-				if err := c.Update(ch); err != nil {
-					b.Fatal(err)
-				}
+				c.Collect(ch)
 				ch <- nil
 				return <-done
 			}

@@ -20,7 +20,6 @@ type TracerStatus interface {
 
 func init() {
 	register("bpf", true, nil, newBPFCollector)
-	selfMetrics["bpf"] = true
 }
 
 var (
@@ -28,7 +27,7 @@ var (
 		"Whether an eBPF program the enabled collectors need is attached (1) or could not be (0, the log says why).",
 		[]string{"program"}, nil)
 	mapEntriesDesc = prometheus.NewDesc("podflow_bpf_map_entries",
-		"Flows the last drain of a rotating kernel table found: the distinct flows of one scrape interval.",
+		"Flows the last drain of a rotating kernel table found: the distinct flows of one drain interval (--collector.drain-interval, or less when a scrape drained in between).",
 		[]string{"map"}, nil)
 	mapMaxEntriesDesc = prometheus.NewDesc("podflow_bpf_map_max_entries",
 		"Capacity of a rotating kernel table (--bpf.*-table-entries).",

@@ -40,7 +40,7 @@ func TestBPFSelfMetrics(t *testing.T) {
 // last drain found.
 type slowDrain struct{ *fakeSource }
 
-func (s slowDrain) DrainFlows(fn func(bpf.FlowKey, []bpf.FlowCounters)) ([]bpf.FlowCounters, error) {
+func (s slowDrain) DrainFlows(fn func(bpf.FlowKey, bpf.FlowCounters)) (bpf.FlowCounters, error) {
 	time.Sleep(50 * time.Millisecond)
 	return s.fakeSource.DrainFlows(fn)
 }
@@ -52,7 +52,7 @@ func (s slowDrain) Stats() ([]bpf.TableStats, error) {
 }
 
 // podflow_bpf_map_entries is what the drain of the same scrape found, not
-// the one before: self-metrics run after the collectors that drain.
+// the one before: a scrape drains before any collector runs.
 func TestMapEntriesOfThisScrape(t *testing.T) {
 	src := slowDrain{&fakeSource{}}
 	p, err := New(testConfig(100, "bpf", "flows"), Sources{Flows: src, Tracer: src, Resolver: newResolver(), Schema: HostSchema}, nopLogger())
@@ -65,7 +65,7 @@ func TestMapEntriesOfThisScrape(t *testing.T) {
 			src.addFlow(webTo(netip.AddrFrom4([4]byte{10, 0, 1, byte(i)})), bpf.FlowCounters{TxBytes: 1, TxPackets: 1})
 		}
 		want := fmt.Sprintf(`
-# HELP podflow_bpf_map_entries Flows the last drain of a rotating kernel table found: the distinct flows of one scrape interval.
+# HELP podflow_bpf_map_entries Flows the last drain of a rotating kernel table found: the distinct flows of one drain interval (--collector.drain-interval, or less when a scrape drained in between).
 # TYPE podflow_bpf_map_entries gauge
 podflow_bpf_map_entries{map="flows"} %d
 `, flows)

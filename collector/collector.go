@@ -2,13 +2,18 @@
 // SPDX-License-Identifier: Apache-2.0
 
 // Package collector turns what the kernel counted into Prometheus metrics.
-// Like node_exporter, it is a set of named collectors, each enabled with
-// --[no-]collector.<name>, run concurrently on every scrape and reported by
-// podflow_scrape_collector_{duration_seconds,success}. It reads through small
-// interfaces (a flow source, a resolver) so it is testable without a kernel.
+// A Drainer owns the kernel's tables: it drains them on a ticker and at each
+// scrape, names each drain's flows once (a Resolver) and hands the named
+// increments to its subscribers — the series behind /metrics, and any live
+// view. Like node_exporter, the metrics are a set of named collectors, each
+// enabled with --[no-]collector.<name>, run concurrently on every scrape and
+// reported by podflow_scrape_collector_{duration_seconds,success}. It reads
+// through small interfaces (a flow source, a resolver) so it is testable
+// without a kernel.
 package collector
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -21,6 +26,8 @@ import (
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/podflow/podflow_exporter/bpf"
 )
 
 // Collector is one named source of metrics.
@@ -56,6 +63,11 @@ type registration struct {
 	// programs are the eBPF programs the collector reads from.
 	programs []string
 	build    func(*Config, Sources) (Collector, error)
+	// drained says the collector reads a kernel table, drained by the
+	// Drainer: table, and how to build its family.
+	drained bool
+	table   bpf.Table
+	family  func(*Config, Sources) (drainedFamily, error)
 }
 
 // registry is filled by each collector's init and read-only afterwards.
@@ -65,13 +77,14 @@ var registry = map[string]registration{}
 // collectors that switch a feature on or off.
 var flagHelp = map[string]string{}
 
-// selfMetrics are the collectors that report on what the others did in the
-// same scrape (entries drained, lookups made): they run after the others,
-// so that a scrape shows the interval it drained, not the one before.
-var selfMetrics = map[string]bool{}
-
 func register(name string, defaultEnabled bool, programs []string, build func(*Config, Sources) (Collector, error)) {
 	registry[name] = registration{defaultEnabled: defaultEnabled, programs: programs, build: build}
+}
+
+// registerDrained registers the collector of a kernel table, enabled by
+// default.
+func registerDrained(name string, table bpf.Table, programs []string, family func(*Config, Sources) (drainedFamily, error)) {
+	registry[name] = registration{defaultEnabled: true, programs: programs, drained: true, table: table, family: family}
 }
 
 // Config holds the --collector.* flags.
@@ -80,15 +93,19 @@ type Config struct {
 	// MaxSeries is the series budget of each flow family; histogram
 	// families count label sets (each histSeries series).
 	MaxSeries int
+	// DrainInterval is how often the kernel's tables are drained between
+	// scrapes.
+	DrainInterval time.Duration
 	// IdleTTL is how long a series without traffic stays exported.
 	IdleTTL time.Duration
 	// HoldUnresolved is how long the increments of a flow with a side
 	// that cannot be named yet are held back before they are counted as
 	// unknown (see resolutions).
 	HoldUnresolved time.Duration
-	// TranslationNetns is the network namespace whose connection
-	// tracking holds the node's NAT; empty for the exporter's own.
-	TranslationNetns string
+	// deprecatedMaxSeries is --collector.flows.max-series, the old name
+	// of --collector.max-series-per-family, if given.
+	deprecatedMaxSeries    int
+	deprecatedMaxSeriesSet bool
 }
 
 // AddFlags registers --[no-]collector.<name> for every collector and the
@@ -108,9 +125,15 @@ func AddFlags(app *kingpin.Application) *Config {
 		c.enabled[name] = app.Flag("collector."+name, help).
 			Default(strconv.FormatBool(r.defaultEnabled)).Bool()
 	}
-	app.Flag("collector.flows.max-series",
-		"Series budget of each flow family (bytes, packets, TCP events, drops); latency histogram families count label sets, each "+strconv.Itoa(histSeries)+" series. Label sets beyond it are counted in one series whose labels are all __overflow__.").
+	app.Flag("collector.max-series-per-family",
+		"Series budget of each metric family of flows (bytes, packets, TCP events, drops); latency histogram families count label sets, each "+strconv.Itoa(histSeries)+" series. Label sets beyond it are counted in one series whose labels are all __overflow__.").
 		Default("5000").IntVar(&c.MaxSeries)
+	app.Flag("collector.flows.max-series", "Deprecated: use --collector.max-series-per-family.").
+		Hidden().IsSetByUser(&c.deprecatedMaxSeriesSet).IntVar(&c.deprecatedMaxSeries)
+	// See DefaultDrainInterval for the measured cost behind the default.
+	app.Flag("collector.drain-interval",
+		"How often the kernel's tables are drained and their flows named between scrapes (each scrape drains too, so /metrics is always current). Shorter: a livelier live view and smaller kernel tables, more CPU.").
+		Default(DefaultDrainInterval.String()).DurationVar(&c.DrainInterval)
 	app.Flag("collector.flows.idle-ttl",
 		"A flow series without traffic for this long is dropped from /metrics, freeing its place in the budget.").
 		Default("5m").DurationVar(&c.IdleTTL)
@@ -119,11 +142,8 @@ func AddFlags(app *kingpin.Application) *Config {
 	// after an API server restart and the first list of a large cluster,
 	// and is 8 scrapes at Prometheus' usual 15s (2 at 1m).
 	app.Flag("collector.flows.hold-unresolved",
-		"How long the increments of a flow whose side cannot be named yet (a pod not yet in the Kubernetes cache, the cache not synced) are held back, and asked about again at each scrape, before they are counted with that side unknown. 0: count them as unknown at once.").
+		"How long the increments of a flow whose side cannot be named yet (a pod not yet in the Kubernetes cache, the cache not synced) are held back, and asked about again at each drain, before they are counted with that side unknown. 0: count them as unknown at once.").
 		Default("2m").DurationVar(&c.HoldUnresolved)
-	app.Flag("collector.translation.netns",
-		"Network namespace (a file such as /proc/1/ns/net or /run/netns/NAME) whose connection tracking holds the node's NAT. Default: the exporter's own, which is the node's with hostNetwork. Another one needs CAP_SYS_ADMIN to enter.").
-		PlaceHolder("PATH").StringVar(&c.TranslationNetns)
 	return c
 }
 
@@ -136,23 +156,31 @@ func sortedNames() []string {
 	return names
 }
 
+// Deprecated returns a warning for each deprecated flag given, after
+// applying it.
+func (c *Config) Deprecated() []string {
+	if !c.deprecatedMaxSeriesSet {
+		return nil
+	}
+	c.MaxSeries = c.deprecatedMaxSeries
+	c.deprecatedMaxSeriesSet = false
+	return []string{"--collector.flows.max-series is deprecated: it budgets every family; use --collector.max-series-per-family"}
+}
+
 // Validate reports flag values that cannot work.
 func (c *Config) Validate() error {
+	c.Deprecated()
 	if c.MaxSeries < 1 {
-		return fmt.Errorf("--collector.flows.max-series must be at least 1, got %d", c.MaxSeries)
+		return fmt.Errorf("--collector.max-series-per-family must be at least 1, got %d", c.MaxSeries)
+	}
+	if c.DrainInterval < 100*time.Millisecond {
+		return fmt.Errorf("--collector.drain-interval must be at least 100ms, got %s", c.DrainInterval)
 	}
 	if c.IdleTTL <= 0 {
 		return fmt.Errorf("--collector.flows.idle-ttl must be positive, got %s", c.IdleTTL)
 	}
 	if c.HoldUnresolved < 0 {
 		return fmt.Errorf("--collector.flows.hold-unresolved must not be negative, got %s", c.HoldUnresolved)
-	}
-	// Checked in host mode too, where it is not used: a typo should not
-	// wait for the move to Kubernetes to show.
-	if c.TranslationNetns != "" {
-		if err := checkNetns(c.TranslationNetns); err != nil {
-			return fmt.Errorf("--collector.translation.netns=%s: %w", c.TranslationNetns, err)
-		}
 	}
 	return nil
 }
@@ -193,9 +221,13 @@ var (
 		"podflow_exporter: Whether a collector succeeded.", []string{"collector"}, nil)
 )
 
-// Podflow is the prometheus.Collector running every enabled collector.
+// Podflow is the prometheus.Collector running every enabled collector. It
+// subscribes the drained ones to its Drainer.
 type Podflow struct {
 	collectors map[string]Collector
+	drained    []*drainedCollector
+	drain      *Drainer
+	sub        *subscription
 	logger     log.Logger
 }
 
@@ -205,14 +237,28 @@ type Podflow struct {
 var errNotApplicable = errors.New("not applicable in this mode")
 
 // New builds the enabled collectors, leaving out those that do not apply
-// to the sources given.
+// to the sources given, and the Drainer of their tables. Close releases it.
 func New(cfg *Config, src Sources, logger log.Logger) (*Podflow, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	p := &Podflow{collectors: map[string]Collector{}, logger: logger}
+	drained := Sources{Resolver: src.Resolver}
 	for _, name := range cfg.Enabled() {
-		c, err := registry[name].build(cfg, src)
+		r := registry[name]
+		var c Collector
+		var err error
+		if r.drained {
+			var f drainedFamily
+			if f, err = r.family(cfg, src); err == nil {
+				dc := newDrained(name, r.table, f, cfg)
+				p.drained = append(p.drained, dc)
+				c = dc
+				drained.setSource(r.table, src)
+			}
+		} else {
+			c, err = r.build(cfg, src)
+		}
 		if errors.Is(err, errNotApplicable) {
 			level.Debug(logger).Log("msg", "collector enabled but not applicable: not run", "collector", name)
 			continue
@@ -222,7 +268,45 @@ func New(cfg *Config, src Sources, logger log.Logger) (*Podflow, error) {
 		}
 		p.collectors[name] = c
 	}
+	p.drain = newDrainer(drained, cfg, logger)
+	for _, dc := range p.drained {
+		dc.drain = p.drain
+	}
+	p.sub = p.drain.subscribe("metrics", p)
 	return p, nil
+}
+
+// setSource copies the source of table t from src.
+func (s *Sources) setSource(t bpf.Table, src Sources) {
+	switch t {
+	case bpf.TableFlows:
+		s.Flows = src.Flows
+	case bpf.TableTCP:
+		s.TCP = src.TCP
+	case bpf.TableLatency:
+		s.Latency = src.Latency
+	case bpf.TableDrops:
+		s.Drops = src.Drops
+	}
+}
+
+// Drainer returns the drainer of the kernel's tables, to subscribe to.
+func (p *Podflow) Drainer() *Drainer { return p.drain }
+
+// Run drains the kernel's tables every interval until ctx ends.
+func (p *Podflow) Run(ctx context.Context, interval time.Duration) {
+	p.drain.Run(ctx, interval)
+}
+
+// Close stops consuming drains.
+func (p *Podflow) Close() { p.drain.unsubscribe(p.sub) }
+
+// Consume implements Subscriber: each drain's increments go to the
+// series of the drained collectors.
+func (p *Podflow) Consume(b *Batch) {
+	for _, c := range p.drained {
+		c.consume(b)
+	}
 }
 
 // Running lists, sorted, the collectors that run on each scrape.
@@ -239,28 +323,27 @@ func (p *Podflow) Running() []string {
 func (p *Podflow) Describe(ch chan<- *prometheus.Desc) {
 	ch <- scrapeDurationDesc
 	ch <- scrapeSuccessDesc
+	describeDrainStats(ch)
 	for _, c := range p.collectors {
 		c.Describe(ch)
 	}
 }
 
-// Collect implements prometheus.Collector. The collectors that drain the
-// kernel's tables run concurrently; then those reporting on them.
+// Collect implements prometheus.Collector. It drains the kernel's tables
+// (or joins a drain running now), waits until the drain's increments are in
+// the series, then runs every collector concurrently.
 func (p *Podflow) Collect(ch chan<- prometheus.Metric) {
-	for _, self := range []bool{false, true} {
-		var wg sync.WaitGroup
-		for name, c := range p.collectors {
-			if selfMetrics[name] != self {
-				continue
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				p.execute(name, c, ch)
-			}()
-		}
-		wg.Wait()
+	p.sub.wait(p.drain.Sync(TriggerScrape))
+	var wg sync.WaitGroup
+	for name, c := range p.collectors {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.execute(name, c, ch)
+		}()
 	}
+	wg.Wait()
+	p.drain.collectStats(ch)
 }
 
 func (p *Podflow) execute(name string, c Collector, ch chan<- prometheus.Metric) {

@@ -36,6 +36,33 @@ podflow_scrape_collector_success{collector="flows"} 1
 	}
 }
 
+// TestDeprecatedMaxSeries: the old name of the budget flag still sets it,
+// with a warning to log once.
+func TestDeprecatedMaxSeries(t *testing.T) {
+	for _, tc := range []struct {
+		args    []string
+		max     int
+		warning bool
+	}{
+		{nil, 5000, false},
+		{[]string{"--collector.max-series-per-family=7"}, 7, false},
+		{[]string{"--collector.flows.max-series=9"}, 9, true},
+	} {
+		app := kingpin.New("test", "")
+		cfg := AddFlags(app)
+		if _, err := app.Parse(tc.args); err != nil {
+			t.Fatal(err)
+		}
+		warnings := cfg.Deprecated()
+		if err := cfg.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		if cfg.MaxSeries != tc.max || (len(warnings) == 1) != tc.warning || len(cfg.Deprecated()) != 0 {
+			t.Errorf("%v: budget %d, warnings %q (then %q); want %d, warning %v", tc.args, cfg.MaxSeries, warnings, cfg.Deprecated(), tc.max, tc.warning)
+		}
+	}
+}
+
 func TestFlags(t *testing.T) {
 	for _, tc := range []struct {
 		args     []string
@@ -64,17 +91,10 @@ func TestFlags(t *testing.T) {
 			enabled:  []string{"bpf", "kube"},
 			programs: nil,
 		},
-		{args: []string{"--collector.flows.max-series=0"}, err: "max-series must be at least 1"},
+		{args: []string{"--collector.max-series-per-family=0"}, err: "--collector.max-series-per-family must be at least 1"},
+		{args: []string{"--collector.flows.max-series=0"}, err: "--collector.max-series-per-family must be at least 1"},
 		{args: []string{"--collector.flows.idle-ttl=-1s"}, err: "idle-ttl must be positive"},
-		{args: []string{"--collector.translation.netns=/nonexistent"}, err: "--collector.translation.netns=/nonexistent: open /nonexistent: no such file or directory"},
-		{args: []string{"--collector.translation.netns=/proc/self/ns/mnt"}, err: "/proc/self/ns/mnt: not a network namespace"},
-		{args: []string{"--collector.translation.netns=/proc/self/status"}, err: "/proc/self/status: not a network namespace"},
-		{
-			args:    []string{"--collector.translation.netns=/proc/self/ns/net"},
-			enabled: []string{"bpf", "drops", "flows", "kube", "latency", "tcp", "translation"},
-			programs: []string{bpf.ProgDrops, bpf.ProgFlowsIngress, bpf.ProgFlowsEgress, bpf.ProgTCPState, bpf.ProgTCPRTT,
-				bpf.ProgRetransmit, bpf.ProgResetSent, bpf.ProgResetRecv, bpf.ProgICMPSent},
-		},
+		{args: []string{"--collector.drain-interval=10ms"}, err: "--collector.drain-interval must be at least 100ms, got 10ms"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			app := kingpin.New("test", "")

@@ -30,7 +30,7 @@ func TestDropsByReason(t *testing.T) {
 	closedPort := bpf.FlowKey{Local: addrWeb, Remote: addrC, ServerPort: 9, Protocol: 6, Role: bpf.RoleServer}
 	src.addDrop(closedPort, 2, bpf.DropCounters{Packets: 4, Bytes: 240})
 	src.addDrop(webTo(addrDB), 104, bpf.DropCounters{Packets: 3, Bytes: 156})
-	src.dropOver = []bpf.DropCounters{{Packets: 7, Bytes: 700}, {Packets: 1, Bytes: 100}}
+	src.dropOver = bpf.DropCounters{Packets: 8, Bytes: 800}
 	assertGolden(t, reg, "drops_by_reason", dropFamilies...)
 }
 

@@ -29,12 +29,12 @@ type fakeSource struct {
 	mu          sync.Mutex
 	flows       []fakeFlow
 	tcp         []fakeTCP
-	flowOver    []bpf.FlowCounters
-	tcpOver     []bpf.TCPCounters
+	flowOver    bpf.FlowCounters
+	tcpOver     bpf.TCPCounters
 	latency     []fakeLatency
-	latencyOver []bpf.LatencyOverflow
+	latencyOver bpf.LatencyOverflow
 	drops       []fakeDrop
-	dropOver    []bpf.DropCounters
+	dropOver    bpf.DropCounters
 	err         error
 	drains      int
 	status      []bpf.ProgramStatus
@@ -55,29 +55,39 @@ type fakeTCP struct {
 }
 
 type fakeLatency struct {
-	key    bpf.FlowKey
-	perCPU []bpf.LatencyBucket
+	key bpf.FlowKey
+	inc bpf.LatencyIncrement
 }
 
 type fakeDrop struct {
-	key    bpf.FlowKey
-	perCPU []bpf.DropCounters
+	key bpf.FlowKey
+	inc bpf.DropIncrement
 }
 
 // addLatency queues samples of bucket b of histogram h for flow k.
 func (f *fakeSource) addLatency(k bpf.FlowKey, h bpf.Histogram, b int, perCPU ...bpf.LatencyBucket) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	k.Variant = uint32(h)<<8 | uint32(b) // LATENCY_VARIANT in podflow.h
-	f.latency = append(f.latency, fakeLatency{k, perCPU})
+	f.latency = append(f.latency, fakeLatency{k, bpf.LatencyIncrement{Histogram: h, Bucket: b, LatencyBucket: sumOf(perCPU)}})
 }
 
 // addDrop queues drops for flow k and the kernel's reason.
 func (f *fakeSource) addDrop(k bpf.FlowKey, reason uint32, perCPU ...bpf.DropCounters) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	k.Variant = reason
-	f.drops = append(f.drops, fakeDrop{k, perCPU})
+	f.drops = append(f.drops, fakeDrop{k, bpf.DropIncrement{Reason: reason, DropCounters: sumOf(perCPU)}})
+}
+
+// sumOf adds up per-CPU values, as bpf.Tracer does before handing them out.
+func sumOf[V any, P interface {
+	*V
+	Add(*V)
+}](perCPU []V) V {
+	var s V
+	for i := range perCPU {
+		P(&s).Add(&perCPU[i])
+	}
+	return s
 }
 
 func (f *fakeSource) addFlow(k bpf.FlowKey, perCPU ...bpf.FlowCounters) {
@@ -92,53 +102,53 @@ func (f *fakeSource) addTCP(k bpf.FlowKey, perCPU ...bpf.TCPCounters) {
 	f.tcp = append(f.tcp, fakeTCP{k, perCPU})
 }
 
-func (f *fakeSource) DrainFlows(fn func(bpf.FlowKey, []bpf.FlowCounters)) ([]bpf.FlowCounters, error) {
+func (f *fakeSource) DrainFlows(fn func(bpf.FlowKey, bpf.FlowCounters)) (bpf.FlowCounters, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.drains++
 	for _, fl := range f.flows {
-		fn(fl.key, fl.perCPU)
+		fn(fl.key, sumOf(fl.perCPU))
 	}
 	f.flowDrained = len(f.flows)
 	f.flows = nil
 	over := f.flowOver
-	f.flowOver = nil
+	f.flowOver = bpf.FlowCounters{}
 	return over, f.err
 }
 
-func (f *fakeSource) DrainTCP(fn func(bpf.FlowKey, []bpf.TCPCounters)) ([]bpf.TCPCounters, error) {
+func (f *fakeSource) DrainTCP(fn func(bpf.FlowKey, bpf.TCPCounters)) (bpf.TCPCounters, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, fl := range f.tcp {
-		fn(fl.key, fl.perCPU)
+		fn(fl.key, sumOf(fl.perCPU))
 	}
 	f.tcp = nil
 	over := f.tcpOver
-	f.tcpOver = nil
+	f.tcpOver = bpf.TCPCounters{}
 	return over, f.err
 }
 
-func (f *fakeSource) DrainLatency(fn func(bpf.FlowKey, []bpf.LatencyBucket)) ([]bpf.LatencyOverflow, error) {
+func (f *fakeSource) DrainLatency(fn func(bpf.FlowKey, bpf.LatencyIncrement)) (bpf.LatencyOverflow, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, l := range f.latency {
-		fn(l.key, l.perCPU)
+		fn(l.key, l.inc)
 	}
 	f.latency = nil
 	over := f.latencyOver
-	f.latencyOver = nil
+	f.latencyOver = bpf.LatencyOverflow{}
 	return over, f.err
 }
 
-func (f *fakeSource) DrainDrops(fn func(bpf.FlowKey, []bpf.DropCounters)) ([]bpf.DropCounters, error) {
+func (f *fakeSource) DrainDrops(fn func(bpf.FlowKey, bpf.DropIncrement)) (bpf.DropCounters, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, d := range f.drops {
-		fn(d.key, d.perCPU)
+		fn(d.key, d.inc)
 	}
 	f.drops = nil
 	over := f.dropOver
-	f.dropOver = nil
+	f.dropOver = bpf.DropCounters{}
 	return over, f.err
 }
 
@@ -216,7 +226,7 @@ func (c *clock) advance(d time.Duration) {
 
 // testConfig is a collector config with the given collectors enabled.
 func testConfig(maxSeries int, enabled ...string) *Config {
-	c := &Config{enabled: map[string]*bool{}, MaxSeries: maxSeries, IdleTTL: 5 * time.Minute, HoldUnresolved: 2 * time.Minute}
+	c := &Config{enabled: map[string]*bool{}, MaxSeries: maxSeries, IdleTTL: 5 * time.Minute, HoldUnresolved: 2 * time.Minute, DrainInterval: DefaultDrainInterval}
 	for _, n := range enabled {
 		t := true
 		c.enabled[n] = &t
@@ -240,25 +250,15 @@ func newTestPodflow(t *testing.T, cfg *Config, src *fakeSource, res Resolver, sc
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(p.Close)
 	return p, registerWithClock(t, p, clk)
 }
 
-// registerWithClock sets every collector's clock to clk and registers p
+// registerWithClock sets the drainer's clock to clk and registers p
 // with a pedantic registry.
 func registerWithClock(t *testing.T, p *Podflow, clk *clock) *prometheus.Registry {
 	t.Helper()
-	for _, c := range p.collectors {
-		switch c := c.(type) {
-		case *flowsCollector:
-			c.now = clk.Now
-		case *tcpCollector:
-			c.now = clk.Now
-		case *latencyCollector:
-			c.now = clk.Now
-		case *dropsCollector:
-			c.now = clk.Now
-		}
-	}
+	p.drain.now = clk.Now
 	reg := prometheus.NewPedanticRegistry()
 	if err := reg.Register(p); err != nil {
 		t.Fatal(err)

@@ -100,7 +100,7 @@ func TestFlowsSeriesBudgetOverflow(t *testing.T) {
 	src.addFlow(webTo(addrDB), bpf.FlowCounters{TxBytes: 100, TxPackets: 1})
 	src.addFlow(webTo(addrC), bpf.FlowCounters{TxBytes: 200, TxPackets: 2})
 	src.addFlow(webTo(addrD), bpf.FlowCounters{TxBytes: 400, TxPackets: 4})
-	src.flowOver = []bpf.FlowCounters{{TxBytes: 8000, TxPackets: 80}, {TxBytes: 1, TxPackets: 1}}
+	src.flowOver = bpf.FlowCounters{TxBytes: 8001, TxPackets: 81}
 	assertGolden(t, reg, "flows_budget", "podflow_flow_transmit_bytes_total", "podflow_series", "podflow_series_limit", "podflow_series_dropped_total")
 	if got, want := familySum(t, reg, "podflow_flow_transmit_bytes_total"), 100.0+200+400+8000+1; got != want {
 		t.Errorf("sum over the family = %v, want %v", got, want)

@@ -4,8 +4,6 @@
 package collector
 
 import (
-	"time"
-
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
@@ -41,8 +39,8 @@ type hist struct {
 	sumMicros uint64
 }
 
-// add counts v, an increment of kernel bucket b.
-func (h *hist) add(b int, v *bpf.LatencyBucket) {
+// addBucket counts v, an increment of kernel bucket b.
+func (h *hist) addBucket(b int, v *bpf.LatencyBucket) {
 	if b < bpf.LatencyBuckets-1 {
 		h.counts[max(b-histFirst, 0)] += v.Count
 	}
@@ -50,148 +48,26 @@ func (h *hist) add(b int, v *bpf.LatencyBucket) {
 	h.sumMicros += v.SumMicros
 }
 
-// histTable is table for histogram families (family f holds the samples
-// of bpf.Histogram f): one row per label set, each family with its own
-// budget of label sets (one is histSeries series), an __overflow__
-// histogram and the same idle expiry.
-type histTable struct {
-	labelSet
-	families       []*histFamily
-	overflowLabels []*dto.LabelPair
+// histograms are histogram families: a cell is a hist.
+type histograms struct{}
 
-	index map[seriesKey]int32
-	rows  []histRow
-	peers peers
+func (histograms) empty(inc *hist) bool { return inc.count == 0 }
+
+func (histograms) add(cell, inc *hist) {
+	for i := range cell.counts {
+		cell.counts[i] += inc.counts[i]
+	}
+	cell.count += inc.count
+	cell.sumMicros += inc.sumMicros
 }
 
-// histFamily is one histogram family of a histTable.
-type histFamily struct {
-	family
-	overflow hist // the __overflow__ histogram
-}
-
-type histRow struct {
-	key    seriesKey
-	labels []*dto.LabelPair // built once, shared read-only by every scrape
-	hists  [bpf.NumHistograms]*hist
-	last   int64 // unix nanoseconds of the last increment
-}
-
-func newHistTable(labels []label, max int, families ...columnSpec) *histTable {
-	if len(families) > bpf.NumHistograms {
-		panic("histTable: more families than kernel histograms")
-	}
-	t := &histTable{labelSet: newLabelSet(labels), index: map[seriesKey]int32{}, peers: newPeers()}
-	for _, f := range families {
-		t.families = append(t.families, &histFamily{family: newFamily(f, t.labelSet, max)})
-	}
-	t.overflowLabels = t.pairs(func(*label) string { return overflowValue })
-	return t
-}
-
-// add counts v, an increment of kernel bucket b of histogram f, in the row of k.
-func (t *histTable) add(k *seriesKey, f bpf.Histogram, b int, v *bpf.LatencyBucket, now int64) {
-	if v.Count == 0 {
-		return
-	}
-	fam := t.families[f]
-	i, ok := t.index[*k]
-	if ok {
-		if h := t.rows[i].hists[f]; h != nil {
-			h.add(b, v)
-			t.rows[i].last = now
-			return
-		}
-	}
-	if fam.admitted >= fam.max {
-		fam.dropped++
-		fam.addOverflow(b, v, now)
-		return
-	}
-	if !ok {
-		key := *k // a copy, so that only this rare path pays for the closure's escape
-		i = int32(len(t.rows))
-		t.index[key] = i
-		t.rows = append(t.rows, histRow{key: key, labels: t.pairs(func(l *label) string { return l.value(&key, &t.peers) })})
-	}
-	fam.admitted++
-	r := &t.rows[i]
-	r.hists[f] = &hist{}
-	r.hists[f].add(b, v)
-	r.last = now
-}
-
-// addOverflow counts v, an increment of kernel bucket b, in the __overflow__ histogram.
-func (f *histFamily) addOverflow(b int, v *bpf.LatencyBucket, now int64) {
-	if v.Count == 0 {
-		return
-	}
-	f.overflow.add(b, v)
-	f.overflowLast = now
-}
-
-// expire removes rows, overflow histograms and identities without
-// increments since now-ttl.
-func (t *histTable) expire(now int64, ttl time.Duration) {
-	cutoff := now - int64(ttl)
-	for i := 0; i < len(t.rows); {
-		r := &t.rows[i]
-		if r.last >= cutoff {
-			i++
-			continue
-		}
-		for f, fam := range t.families {
-			if r.hists[f] != nil {
-				fam.admitted--
-				fam.expired++
-			}
-		}
-		t.rows = swapRemove(t.rows, t.index, i, func(r *histRow) seriesKey { return r.key })
-	}
-	for _, fam := range t.families {
-		if fam.expireOverflow(cutoff) {
-			fam.overflow = hist{}
-		}
-	}
-	t.peers.expire(cutoff)
-}
-
-// collect sends every histogram of every family, each a copy: the
-// registry may write a metric after the next scrape began.
-func (t *histTable) collect(ch chan<- prometheus.Metric) {
-	n := 0
-	for _, fam := range t.families {
-		n += fam.series()
-	}
+// sender copies each histogram: the registry may write a metric after
+// the next drain changed the store.
+func (histograms) sender(n int) func(*prometheus.Desc, []*dto.LabelPair, *hist) prometheus.Metric {
 	slab := make([]histogram, 0, n)
-	send := func(desc *prometheus.Desc, labels []*dto.LabelPair, h *hist) {
+	return func(desc *prometheus.Desc, labels []*dto.LabelPair, h *hist) prometheus.Metric {
 		slab = append(slab, histogram{desc: desc, labels: labels, hist: *h})
-		ch <- &slab[len(slab)-1]
-	}
-	for i := range t.rows {
-		r := &t.rows[i]
-		for f, fam := range t.families {
-			if h := r.hists[f]; h != nil {
-				send(fam.desc, r.labels, h)
-			}
-		}
-	}
-	for _, fam := range t.families {
-		if fam.overflowLast != 0 {
-			send(fam.desc, t.overflowLabels, &fam.overflow)
-		}
-	}
-}
-
-func (t *histTable) describe(ch chan<- *prometheus.Desc) {
-	for _, fam := range t.families {
-		ch <- fam.desc
-	}
-}
-
-func (t *histTable) collectStats(ch chan<- prometheus.Metric) {
-	for _, fam := range t.families {
-		fam.collectStats(ch)
+		return &slab[len(slab)-1]
 	}
 }
 

@@ -75,34 +75,20 @@ type Schema struct {
 	Labels    []string // local_label_<name>, remote_label_<name> (pod labels)
 }
 
-// seriesKey identifies a row of a table: both identities (interned, see
-// peers), the connection facts that are labels, and variant (e.g. a failure
-// or drop reason). It is small and pointer-free, so hashing it is cheap.
-type seriesKey struct {
-	local, remote uint32
-	role          bpf.Role
-	protocol      uint8
-	port          uint16
-	variant       uint32
-}
-
-// overflowValue is every label value of the series that holds what did not
-// fit: the series budget, or a full kernel table.
-const overflowValue = "__overflow__"
-
-// label is one label of a table's schema and how to read it from a key.
+// label is one label of a store's schema and how to read it from a
+// series' edge and variant.
 type label struct {
 	name  string
-	value func(k *seriesKey, p *peers) string
+	value func(e *Edge, variant uint32) string
 }
 
 // identityLabels lists the labels every flow family carries, in schema order.
 func (s Schema) identityLabels() []label {
-	local := func(get func(*Peer) string) func(*seriesKey, *peers) string {
-		return func(k *seriesKey, p *peers) string { return get(p.get(k.local)) }
+	local := func(get func(*Peer) string) func(*Edge, uint32) string {
+		return func(e *Edge, _ uint32) string { return get(&e.Local.Peer) }
 	}
-	remote := func(get func(*Peer) string) func(*seriesKey, *peers) string {
-		return func(k *seriesKey, p *peers) string { return get(p.get(k.remote)) }
+	remote := func(get func(*Peer) string) func(*Edge, uint32) string {
+		return func(e *Edge, _ uint32) string { return get(&e.Remote.Peer) }
 	}
 	namespace := func(p *Peer) string { return p.Namespace }
 	workload := func(p *Peer) string { return p.Workload }
@@ -113,7 +99,7 @@ func (s Schema) identityLabels() []label {
 	var ls []label
 	for _, side := range []struct {
 		prefix string
-		get    func(func(*Peer) string) func(*seriesKey, *peers) string
+		get    func(func(*Peer) string) func(*Edge, uint32) string
 	}{{"local_", local}, {"remote_", remote}} {
 		if s.Namespace {
 			ls = append(ls, label{side.prefix + "namespace", side.get(namespace)})
@@ -133,61 +119,10 @@ func (s Schema) identityLabels() []label {
 		}
 	}
 	return append(ls,
-		label{"role", func(k *seriesKey, _ *peers) string { return k.role.String() }},
-		label{"protocol", func(k *seriesKey, _ *peers) string { return protocolName(k.protocol) }},
-		label{"port", func(k *seriesKey, _ *peers) string { return portLabel(k.protocol, k.port) }},
+		label{"role", func(e *Edge, _ uint32) string { return e.Role.String() }},
+		label{"protocol", func(e *Edge, _ uint32) string { return protocolName(e.Protocol) }},
+		label{"port", func(e *Edge, _ uint32) string { return portLabel(e.Protocol, e.Port) }},
 	)
-}
-
-// peers interns identities: a series key holds a small id instead of five
-// strings. An identity unused for the idle TTL is forgotten and its id reused.
-type peers struct {
-	ids  map[Peer]uint32
-	list []Peer
-	used []int64 // unix nanoseconds of the last use, per id
-	free []uint32
-}
-
-func newPeers() peers {
-	return peers{ids: map[Peer]uint32{}}
-}
-
-// id returns the id of p, marking it used at now.
-func (ps *peers) id(p Peer, now int64) uint32 {
-	id, ok := ps.ids[p]
-	if !ok {
-		if n := len(ps.free); n > 0 {
-			id = ps.free[n-1]
-			ps.free = ps.free[:n-1]
-			ps.list[id] = p
-		} else {
-			id = uint32(len(ps.list))
-			ps.list = append(ps.list, p)
-			ps.used = append(ps.used, 0)
-		}
-		ps.ids[p] = id
-	}
-	ps.used[id] = now
-	return id
-}
-
-func (ps *peers) get(id uint32) *Peer { return &ps.list[id] }
-
-// touch marks the identities of k used at now, as id would.
-func (ps *peers) touch(k *seriesKey, now int64) {
-	ps.used[k.local] = now
-	ps.used[k.remote] = now
-}
-
-// expire forgets identities unused since cutoff.
-func (ps *peers) expire(cutoff int64) {
-	for p, id := range ps.ids {
-		if ps.used[id] < cutoff {
-			delete(ps.ids, p)
-			ps.list[id] = Peer{}
-			ps.free = append(ps.free, id)
-		}
-	}
 }
 
 // protocolName names the IANA protocol numbers that matter; the rest are "other"

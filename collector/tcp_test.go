@@ -28,7 +28,7 @@ func TestTCPOutcomes(t *testing.T) {
 		tcpEvents(map[bpf.TCPEvent]uint64{bpf.TCPConnectAttempt: 2, bpf.TCPFailTimeout: 1, bpf.TCPFailAborted: 1}))
 	server := bpf.FlowKey{CgroupID: 1, Local: addrWeb, Remote: addrC, ServerPort: 8080, Protocol: 6, Role: bpf.RoleServer}
 	src.addTCP(server, tcpEvents(map[bpf.TCPEvent]uint64{bpf.TCPAccepted: 4}))
-	src.tcpOver = []bpf.TCPCounters{tcpEvents(map[bpf.TCPEvent]uint64{bpf.TCPConnectAttempt: 9, bpf.TCPFailUnreachable: 9})}
+	src.tcpOver = tcpEvents(map[bpf.TCPEvent]uint64{bpf.TCPConnectAttempt: 9, bpf.TCPFailUnreachable: 9})
 	assertGolden(t, reg, "tcp_outcomes",
 		"podflow_tcp_connect_attempts_total", "podflow_tcp_connect_established_total",
 		"podflow_tcp_connect_failures_total", "podflow_tcp_accepted_connections_total")
@@ -46,7 +46,7 @@ func TestTCPHealth(t *testing.T) {
 		tcpEvents(map[bpf.TCPEvent]uint64{bpf.TCPRetransmit: 2}))
 	closedPort := bpf.FlowKey{Local: addrWeb, Remote: addrC, ServerPort: 9, Protocol: 6, Role: bpf.RoleServer}
 	src.addTCP(closedPort, tcpEvents(map[bpf.TCPEvent]uint64{bpf.TCPResetSent: 6}))
-	src.tcpOver = []bpf.TCPCounters{tcpEvents(map[bpf.TCPEvent]uint64{bpf.TCPRetransmit: 8, bpf.TCPResetSent: 1})}
+	src.tcpOver = tcpEvents(map[bpf.TCPEvent]uint64{bpf.TCPRetransmit: 8, bpf.TCPResetSent: 1})
 	assertGolden(t, reg, "tcp_health",
 		"podflow_tcp_retransmitted_segments_total", "podflow_tcp_resets_sent_total", "podflow_tcp_resets_received_total",
 		"podflow_tcp_connect_attempts_total", "podflow_series")

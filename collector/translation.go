@@ -4,13 +4,9 @@
 package collector
 
 import (
-	"errors"
-	"io/fs"
-	"os"
 	"sort"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/sys/unix"
 )
 
 // TranslationStatus reports on the translation of connections to services
@@ -35,7 +31,6 @@ func init() {
 	// No programs of its own: flows_*, tcp_state and tcp_rtt keep the
 	// connections apart when the loader is told to translate.
 	register("translation", true, nil, newTranslationCollector)
-	selfMetrics["translation"] = true
 	flagHelp["translation"] = "Translate each connection to a service (cluster, external, load-balancer IP, node port) into the backend pod that served it, from the node's connection tracking: flows then name that pod, remote_service the service, port the backend's port. Kubernetes mode only (default: enabled)."
 }
 
@@ -65,26 +60,6 @@ func newTranslationCollector(_ *Config, src Sources) (Collector, error) {
 		return nil, errNotApplicable
 	}
 	return &translationCollector{status: src.Translation}, nil
-}
-
-// checkNetns fails unless path is a network namespace file. One this
-// process may not open is left to translation, which says why it is
-// unavailable and names connections by the service, as for any namespace it
-// cannot enter.
-func checkNetns(path string) error {
-	f, err := os.Open(path)
-	if errors.Is(err, fs.ErrPermission) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	kind, err := unix.IoctlRetInt(int(f.Fd()), unix.NS_GET_NSTYPE)
-	if err != nil || kind != unix.CLONE_NEWNET {
-		return errors.New("not a network namespace (such as /proc/1/ns/net or /run/netns/NAME)")
-	}
-	return nil
 }
 
 func (c *translationCollector) Describe(ch chan<- *prometheus.Desc) {

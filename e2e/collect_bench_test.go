@@ -69,6 +69,7 @@ func benchScrape(b *testing.B, n, budget int, stage string) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	defer pf.Close()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(pf)
 
@@ -77,7 +78,7 @@ func benchScrape(b *testing.B, n, budget int, stage string) {
 		switch stage {
 		case "drain":
 			flows := 0
-			if _, err := tr.DrainFlows(func(bpf.FlowKey, []bpf.FlowCounters) { flows++ }); err != nil {
+			if _, err := tr.DrainFlows(func(bpf.FlowKey, bpf.FlowCounters) { flows++ }); err != nil {
 				b.Fatal(err)
 			}
 			return 2 * flows
@@ -140,7 +141,7 @@ func benchScrape(b *testing.B, n, budget int, stage string) {
 func collectorConfig(b *testing.B, n int) *collector.Config {
 	app := kingpin.New("bench", "")
 	cfg := collector.AddFlags(app)
-	if _, err := app.Parse([]string{"--collector.flows.max-series=" + strconv.Itoa(n), "--no-collector.tcp", "--no-collector.latency", "--no-collector.drops", "--no-collector.bpf"}); err != nil {
+	if _, err := app.Parse([]string{"--collector.max-series-per-family=" + strconv.Itoa(n), "--no-collector.tcp", "--no-collector.latency", "--no-collector.drops", "--no-collector.bpf"}); err != nil {
 		b.Fatal(err)
 	}
 	return cfg

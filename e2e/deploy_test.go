@@ -50,11 +50,11 @@ var chartVariants = []chartVariant{
 	{name: "defaults", release: "podflow-exporter", caps: []string{"BPF", "PERFMON", "NET_ADMIN"},
 		seccomp: corev1.SeccompProfileTypeRuntimeDefault, hostNetwork: true, monitor: true, rules: true, goMemLimit: "268435456", // 50 % of 512Mi
 		args: []string{"--web.listen-address=:9810", "--cgroup.root=/host/sys/fs/cgroup", "--kube.aggregation=workload",
-			"--collector.flows.max-series=5000", "--collector.flows.idle-ttl=5m", "--bpf.flow-table-entries=65536"}},
+			"--collector.max-series-per-family=5000", "--collector.flows.idle-ttl=5m", "--bpf.flow-table-entries=65536"}},
 	{name: "all-options", release: "podflow-exporter", values: "all-options-values.yaml",
 		caps: []string{"BPF", "PERFMON", "NET_ADMIN", "SYS_RESOURCE", "SYS_ADMIN"}, seccomp: corev1.SeccompProfileTypeUnconfined, webConfig: true, goMemLimit: "644245094", // 60 % of 1Gi
 		args: []string{"--web.listen-address=:9811", "--kube.aggregation=pod", "--kube.pod-labels=app.kubernetes.io/name,team",
-			"--kube.network=office=10.8.0.0/16", "--kube.network=vpn=fd00:8::/32", "--collector.flows.max-series=2000",
+			"--kube.network=office=10.8.0.0/16", "--kube.network=vpn=fd00:8::/32", "--collector.max-series-per-family=2000",
 			"--collector.flows.idle-ttl=10m", "--bpf.drop-table-entries=2048", "--no-collector.drops", "--no-collector.latency",
 			"--no-collector.translation", "--web.config.file=/etc/podflow-exporter/web/web-config.yml", "--log.level=debug",
 			"--log.format=json", "--host.remote=class"}},

@@ -83,7 +83,7 @@ func TestKubeSeriesBudget(t *testing.T) {
 		addr = addr.Next()
 	}
 	kn.objs.CreatePods(specs)
-	exp := kn.exporter("--collector.flows.max-series=" + strconv.Itoa(budget))
+	exp := kn.exporter("--collector.max-series-per-family=" + strconv.Itoa(budget))
 	waitSynced(t, exp)
 	testnet.RunHelper(t, web.net.NS, web.cg, "udp-spray", first.String(), strconv.Itoa(peers), "7000")
 

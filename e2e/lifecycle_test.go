@@ -192,7 +192,9 @@ func TestBadInput(t *testing.T) {
 		want string
 	}{
 		{name: "unknown flag", args: []string{"--no-such-flag"}, want: "unknown long flag '--no-such-flag'"},
-		{name: "series budget zero", args: []string{"--collector.flows.max-series=0"}, want: "--collector.flows.max-series must be at least 1"},
+		{name: "series budget zero", args: []string{"--collector.max-series-per-family=0"}, want: "--collector.max-series-per-family must be at least 1"},
+		{name: "series budget zero, deprecated name", args: []string{"--collector.flows.max-series=0"}, want: "--collector.max-series-per-family must be at least 1"},
+		{name: "drain interval too short", args: []string{"--collector.drain-interval=1ms"}, want: "--collector.drain-interval must be at least 100ms, got 1ms"},
 		{name: "idle TTL not a duration", args: []string{"--collector.flows.idle-ttl=soon"}, want: "collector.flows.idle-ttl"},
 		{name: "empty flow table", args: []string{"--bpf.flow-table-entries=0"}, want: "--bpf.flow-table-entries must be at least 1"},
 		{name: "unknown log level", args: []string{"--log.level=verbose"}, want: "log.level"},
@@ -325,7 +327,7 @@ var allPrograms = map[string]float64{
 }
 
 // TestLeastPrivilege runs the exporter limited to the capabilities the
-// README documents: CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN attach everything,
+// docs/permissions.md documents: CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN attach everything,
 // as root or as an unprivileged user holding them (the systemd unit's way);
 // without CAP_NET_ADMIN the cgroup programs are refused while the rest keeps
 // working; without CAP_PERFMON every program is refused (the cgroup ones

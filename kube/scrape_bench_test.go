@@ -23,12 +23,11 @@ import (
 
 type replay struct{ keys []bpf.FlowKey }
 
-func (r *replay) DrainFlows(fn func(bpf.FlowKey, []bpf.FlowCounters)) ([]bpf.FlowCounters, error) {
-	perCPU := []bpf.FlowCounters{{TxBytes: 100, TxPackets: 1, RxBytes: 50, RxPackets: 1}}
+func (r *replay) DrainFlows(fn func(bpf.FlowKey, bpf.FlowCounters)) (bpf.FlowCounters, error) {
 	for _, k := range r.keys {
-		fn(k, perCPU)
+		fn(k, bpf.FlowCounters{TxBytes: 100, TxPackets: 1, RxBytes: 50, RxPackets: 1})
 	}
-	return nil, nil
+	return bpf.FlowCounters{}, nil
 }
 
 type paths map[uint64]string
@@ -74,7 +73,7 @@ func BenchmarkScrapeResolved(b *testing.B) {
 	resolver := collector.NewKubeResolver(cache, cgroups, kube.AggregatePod, nil)
 	app := kingpin.New("bench", "")
 	cfg := collector.AddFlags(app)
-	if _, err := app.Parse([]string{"--collector.flows.max-series=20000", "--no-collector.tcp", "--no-collector.latency", "--no-collector.drops", "--no-collector.bpf", "--no-collector.kube"}); err != nil {
+	if _, err := app.Parse([]string{"--collector.max-series-per-family=20000", "--no-collector.tcp", "--no-collector.latency", "--no-collector.drops", "--no-collector.bpf", "--no-collector.kube"}); err != nil {
 		b.Fatal(err)
 	}
 	pf, err := collector.New(cfg, collector.Sources{Flows: src, Resolver: resolver, Schema: collector.KubeSchema(kube.AggregatePod, nil)}, log.NewNopLogger())

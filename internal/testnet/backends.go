@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/netip"
 	"os"
 	"os/signal"
 	"strconv"
@@ -31,15 +30,6 @@ type Served struct {
 	Conns     int   `json:"conns"`     // TCP connections accepted
 	Bytes     int64 `json:"bytes"`     // payload bytes read
 	Datagrams int   `json:"datagrams"` // UDP datagrams received
-}
-
-// Stop sends the helper SIGTERM and returns its result.
-func (p *Proc) Stop() string {
-	p.t.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		p.t.Fatalf("stop helper %s: %v", p.name, err)
-	}
-	return p.Wait()
 }
 
 // StopServed stops a tcp-accept or udp-count helper and decodes its result.
@@ -163,39 +153,6 @@ func udpCount(args []string) (string, error) {
 			}
 		default:
 			return "", err
-		}
-	}
-}
-
-// Link returns the pod's eth0, to read its counters.
-func (p *PodNet) Link() *Link {
-	return &Link{Netns: p.NS, Dev: "eth0", Addrs: []netip.Prefix{netip.PrefixFrom(p.IP, 32)}}
-}
-
-// PinNeighbours gives the pods and the node permanent neighbour entries
-// for each other (and the pods for their gateway), and the bridge static
-// forwarding entries for the pods, so that no ARP packet, and no frame the
-// bridge floods while it has not learnt an address, crosses a pod's link:
-// its counters then hold only the test's traffic.
-func (n *Node) PinNeighbours(pods ...*PodNet) {
-	n.t.Helper()
-	mac := func(ns *Netns, dev string) string {
-		out := ns.Run("cat", "/sys/class/net/"+dev+"/address")
-		return string([]byte(out)[:len(out)-1])
-	}
-	bridge := mac(n.NS, "br0")
-	macs := make([]string, len(pods))
-	for i, p := range pods {
-		macs[i] = mac(p.NS, "eth0")
-		p.NS.Run("ip", "neigh", "replace", n.IP.String(), "lladdr", bridge, "nud", "permanent", "dev", "eth0")
-		n.NS.Run("ip", "neigh", "replace", p.IP.String(), "lladdr", macs[i], "nud", "permanent", "dev", "br0")
-		n.NS.Run("bridge", "fdb", "replace", macs[i], "dev", p.hostDev, "master", "static")
-	}
-	for i, p := range pods {
-		for j, q := range pods {
-			if i != j {
-				p.NS.Run("ip", "neigh", "replace", q.IP.String(), "lladdr", macs[j], "nud", "permanent", "dev", "eth0")
-			}
 		}
 	}
 }

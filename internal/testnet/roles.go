@@ -188,11 +188,3 @@ func udpStall(args []string) (string, error) {
 	}
 	return strconv.Itoa(n), nil
 }
-
-// Continue sends the helper SIGUSR1 (tcp-hold goes on).
-func (p *Proc) Continue() {
-	p.t.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGUSR1); err != nil {
-		p.t.Fatalf("continue helper %s: %v", p.name, err)
-	}
-}

@@ -159,13 +159,13 @@ podflow_resolution_expired_flows_total{collector="flows"} 1
 # HELP podflow_resolution_held_flows_total Flows whose increments were held back because a side could not be named yet; each is later released, expired, or still pending.
 # TYPE podflow_resolution_held_flows_total counter
 podflow_resolution_held_flows_total{collector="flows"} 1
-# HELP podflow_resolution_pending_flows Flows whose increments are held back now, not yet exported, because a side cannot be named yet (a pod not yet in the Kubernetes cache, the cache not synced); they are asked about again at each scrape.
+# HELP podflow_resolution_pending_flows Flows whose increments are held back now, not yet exported, because a side cannot be named yet (a pod not yet in the Kubernetes cache, the cache not synced); they are asked about again at each drain.
 # TYPE podflow_resolution_pending_flows gauge
 podflow_resolution_pending_flows{collector="flows"} 0
-# HELP podflow_resolution_released_flows_total Held flows named at a later scrape: their held increments were added to their series then.
+# HELP podflow_resolution_released_flows_total Held flows named at a later drain: their held increments were added to their series then.
 # TYPE podflow_resolution_released_flows_total counter
 podflow_resolution_released_flows_total{collector="flows"} 0
-# HELP podflow_resolution_unknown_flows_total Flows (one per flow and scrape) with a side that can never be named, counted on a series with an unknown side at once: a packet without an address, a cgroup removed before the exporter saw it.
+# HELP podflow_resolution_unknown_flows_total Flows (one per flow and drain) with a side that can never be named, counted on a series with an unknown side at once: a packet without an address, a cgroup removed before the exporter saw it.
 # TYPE podflow_resolution_unknown_flows_total counter
 podflow_resolution_unknown_flows_total{collector="flows"} 0
 `

@@ -1,0 +1,219 @@
+// Copyright 2026 The podflow_exporter Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package collector
+
+import (
+	"context"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/podflow/podflow_exporter/bpf"
+	"github.com/podflow/podflow_exporter/kube"
+)
+
+// TestResolvedOncePerDrain: a flow with increments in every table is named
+// once per drain, not once per collector: podflow_kube_resolutions_total
+// counts each side once. A connection to a translated service (never
+// remembered) is asked about again at the next drain, once; a plain flow is
+// remembered and not asked about again.
+func TestResolvedOncePerDrain(t *testing.T) {
+	tr := translatorFor(map[uint16]netip.AddrPort{40000: netip.AddrPortFrom(addrDB, 8080)})
+	res := NewKubeResolver(kubeWithService(), cgroups, kube.AggregatePod, tr)
+	src, clk := &fakeSource{}, &clock{now: time.Unix(1_800_000_000, 0)}
+	p, err := New(testConfig(100, "flows", "tcp", "latency", "drops", "kube"), Sources{
+		Flows: src, TCP: src, Latency: src, Drops: src, DropReasons: testDropReasons,
+		Resolver: res, Kube: res, Schema: KubeSchema(kube.AggregatePod, nil),
+	}, nopLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	reg := registerWithClock(t, p, clk)
+	for _, k := range []bpf.FlowKey{toVIP(40000), webTo(addrDB)} {
+		src.addFlow(k, bpf.FlowCounters{TxBytes: 100, TxPackets: 1})
+		src.addTCP(k, tcpEvents(map[bpf.TCPEvent]uint64{bpf.TCPConnectAttempt: 1, bpf.TCPConnectEstablished: 1}))
+		src.addLatency(k, bpf.HistConnect, 7, bpf.LatencyBucket{Count: 1, SumMicros: 100})
+		src.addLatency(k, bpf.HistRTT, 8, bpf.LatencyBucket{Count: 2, SumMicros: 400})
+		src.addDrop(k, 2, bpf.DropCounters{Packets: 1, Bytes: 60})
+	}
+	resolutions := func() float64 {
+		var n float64
+		for _, side := range []string{"local", "remote"} {
+			for _, outcome := range []string{"resolved", "world", "unknown"} {
+				v, _ := gathered(t, reg, "podflow_kube_resolutions_total", map[string]string{"side": side, "outcome": outcome})
+				n += v
+			}
+		}
+		return n
+	}
+	if got := resolutions(); got != 4 {
+		t.Errorf("first drain: %v sides resolved, want 4 (two flows, two sides, whatever their tables)", got)
+	}
+	if got := familySum(t, reg, "podflow_flow_transmit_bytes_total"); got != 200 {
+		t.Errorf("%v bytes, want 200 (the translated connection and the plain flow)", got)
+	}
+	src.addFlow(toVIP(40000), bpf.FlowCounters{TxBytes: 1, TxPackets: 1})
+	src.addFlow(webTo(addrDB), bpf.FlowCounters{TxBytes: 1, TxPackets: 1})
+	if got := resolutions(); got != 6 {
+		t.Errorf("second drain: %v sides resolved in all, want 6 (the plain flow remembered)", got)
+	}
+}
+
+// countingSubscriber records what it is handed (a batch is valid only
+// while Consume runs); block, while held, keeps it from consuming.
+type countingSubscriber struct {
+	mu      sync.Mutex
+	batches []seenBatch
+	bytes   uint64
+	block   sync.Mutex
+}
+
+type seenBatch struct {
+	first, last uint64
+	flows       int
+}
+
+func (s *countingSubscriber) Consume(b *Batch) {
+	s.block.Lock()
+	defer s.block.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.batches = append(s.batches, seenBatch{b.First, b.Last, len(b.Flows)})
+	for _, f := range b.Flows {
+		s.bytes += f.TxBytes
+	}
+}
+
+func (s *countingSubscriber) state() (int, uint64, uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.batches) == 0 {
+		return 0, s.bytes, 0
+	}
+	return len(s.batches), s.bytes, s.batches[len(s.batches)-1].last
+}
+
+// TestDrainRunsOnItsOwn: with Run, the tables are drained on the ticker
+// without a scrape, and a subscriber is handed every increment; a scrape
+// then shows the same total.
+func TestDrainRunsOnItsOwn(t *testing.T) {
+	src := &fakeSource{}
+	p, reg := newTestPodflow(t, testConfig(100, "flows"), src, newResolver(), HostSchema, &clock{now: time.Unix(1_800_000_000, 0)})
+	sub := &countingSubscriber{}
+	defer p.Drainer().Subscribe("test", sub)()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go p.Run(ctx, 20*time.Millisecond)
+	var want uint64
+	for i := range 10 {
+		src.addFlow(webTo(addrDB), bpf.FlowCounters{TxBytes: uint64(i + 1), TxPackets: 1})
+		want += uint64(i + 1)
+		time.Sleep(5 * time.Millisecond)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, got, _ := sub.state(); got == want {
+			break
+		}
+		if time.Now().After(deadline) {
+			_, got, _ := sub.state()
+			t.Fatalf("subscriber got %d bytes without a scrape, want %d", got, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got, _ := gathered(t, reg, "podflow_flow_transmit_bytes_total", nil); got != float64(want) {
+		t.Errorf("/metrics shows %v bytes, want %d", got, want)
+	}
+	if n, _ := gathered(t, reg, "podflow_drains_total", map[string]string{"trigger": TriggerInterval}); n < 2 {
+		t.Errorf("%v drains on the ticker, want several", n)
+	}
+}
+
+// TestSlowSubscriber: a subscriber that does not consume does not slow the
+// drain (scrapes go on) and loses nothing: the batches waiting for it are
+// merged, each edge's increments summed, and it is handed them all.
+func TestSlowSubscriber(t *testing.T) {
+	src := &fakeSource{}
+	p, reg := newTestPodflow(t, testConfig(100, "flows"), src, newResolver(), HostSchema, &clock{now: time.Unix(1_800_000_000, 0)})
+	sub := &countingSubscriber{}
+	sub.block.Lock()
+	defer p.Drainer().Subscribe("slow", sub)()
+	const drains = 20
+	for i := range drains {
+		src.addFlow(webTo(addrDB), bpf.FlowCounters{TxBytes: 10, TxPackets: 1})
+		src.addFlow(webTo(addrC), bpf.FlowCounters{TxBytes: 1, TxPackets: 1})
+		if got := familySum(t, reg, "podflow_flow_transmit_bytes_total"); got != float64(11*(i+1)) {
+			t.Fatalf("scrape %d: %v bytes, want %d", i, got, 11*(i+1))
+		}
+	}
+	merged, _ := gathered(t, reg, "podflow_subscriber_merged_batches_total", map[string]string{"subscriber": "slow"})
+	if merged == 0 {
+		t.Errorf("no batch merged for a subscriber that consumed nothing")
+	}
+	sub.block.Unlock()
+	seq := p.Drainer().Sync(TriggerScrape)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		n, bytes, last := sub.state()
+		if last == seq {
+			if bytes != 11*drains {
+				t.Errorf("subscriber got %d bytes, want %d", bytes, 11*drains)
+			}
+			// Merged: at most maxPending+1 batches for drains+1 drains
+			// (one may have been taken before the block).
+			if n > maxPending+2 {
+				t.Errorf("subscriber handed %d batches for %d drains, want them merged", n, drains+1)
+			}
+			sub.mu.Lock()
+			for _, b := range sub.batches {
+				if b.flows > 2 {
+					t.Errorf("batch of drains %d–%d has %d flow increments for 2 edges", b.first, b.last, b.flows)
+				}
+			}
+			sub.mu.Unlock()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("subscriber at drain %d, want %d", last, seq)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestConcurrentScrapesShareADrain: scrapes that arrive while a drain runs
+// join it instead of draining again, and never race one another.
+func TestConcurrentScrapesShareADrain(t *testing.T) {
+	src := slowDrain{&fakeSource{}}
+	p, err := New(testConfig(100, "flows"), Sources{Flows: src, Resolver: newResolver(), Schema: HostSchema}, nopLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	reg := registerWithClock(t, p, &clock{now: time.Unix(1_800_000_000, 0)})
+	src.addFlow(webTo(addrDB), bpf.FlowCounters{TxBytes: 5, TxPackets: 1})
+	const scrapes = 8
+	var wg sync.WaitGroup
+	got := make([]float64, scrapes)
+	for i := range scrapes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got[i], _ = gathered(t, reg, "podflow_flow_transmit_bytes_total", nil)
+		}()
+	}
+	wg.Wait()
+	for i, v := range got {
+		if v != 5 {
+			t.Errorf("scrape %d: %v bytes, want 5", i, v)
+		}
+	}
+	src.mu.Lock()
+	drains := src.drains
+	src.mu.Unlock()
+	if drains >= scrapes {
+		t.Errorf("%d concurrent scrapes drained %d times, want them to share drains", scrapes, drains)
+	}
+}

@@ -1,0 +1,89 @@
+// Copyright 2026 The podflow_exporter Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package collector
+
+import (
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/podflow/podflow_exporter/bpf"
+)
+
+// drainedFamily is what differs between the collectors of a kernel table:
+// its stores, and how a batch's increments of its table go to them.
+type drainedFamily interface {
+	// consume adds the increments and overflow of b (of the family's
+	// table) to the stores.
+	consume(b *Batch)
+	stores() []familyStore
+}
+
+// familyStore is a store, whatever its cells.
+type familyStore interface {
+	describe(ch chan<- *prometheus.Desc)
+	expire(cutoff int64)
+	collect(ch chan<- prometheus.Metric)
+	collectStats(ch chan<- prometheus.Metric)
+}
+
+// drainedCollector is the Collector of one kernel table: it consumes every
+// drain's batch into the family's stores, and sends them at each scrape
+// with their self-metrics.
+type drainedCollector struct {
+	name   string
+	table  bpf.Table
+	family drainedFamily
+	drain  *Drainer
+	ttl    time.Duration
+
+	mu sync.Mutex
+	// err is the last drain error of the table since the previous scrape.
+	err error
+}
+
+// newDrained returns the collector of table, named name, over family.
+func newDrained(name string, table bpf.Table, family drainedFamily, cfg *Config) *drainedCollector {
+	return &drainedCollector{name: name, table: table, family: family, ttl: cfg.IdleTTL}
+}
+
+// consume adds b to the stores. Series idle since before b's TTL cutoff
+// are removed first: an identity the drain forgot by then (see
+// identities) is in no series left when its new ID arrives.
+func (c *drainedCollector) consume(b *Batch) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, s := range c.family.stores() {
+		s.expire(b.Time - int64(c.ttl))
+	}
+	c.family.consume(b)
+	if err := b.Errs[c.table]; err != nil {
+		c.err = err
+	}
+}
+
+func (c *drainedCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, s := range c.family.stores() {
+		s.describe(ch)
+	}
+	describeFamilyStats(ch)
+	describeResolutionStats(ch)
+}
+
+// Update sends the series as of the last batch consumed, and fails when
+// draining the table failed since the previous scrape (the series keep
+// what was counted).
+func (c *drainedCollector) Update(ch chan<- prometheus.Metric) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, s := range c.family.stores() {
+		s.collect(ch)
+		s.collectStats(ch)
+	}
+	collectResolutionStats(ch, c.name, c.drain.resolutionStats(c.table))
+	err := c.err
+	c.err = nil
+	return err
+}

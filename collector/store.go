@@ -1,0 +1,345 @@
+// Copyright 2026 The podflow_exporter Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package collector
+
+import (
+	"sort"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"google.golang.org/protobuf/proto"
+)
+
+// seriesKey identifies a row of a store: both identities (Identity.ID),
+// the connection facts that are labels, and variant (e.g. a failure or drop
+// reason). It is small and pointer-free, so hashing it is cheap.
+type seriesKey struct {
+	edgeKey
+}
+
+// overflowValue is every label value of the series that holds what did not
+// fit: the series budget, or a full kernel table.
+const overflowValue = "__overflow__"
+
+// cells is how a store's families accumulate: V is one series' value (a
+// counter, a histogram) and what is added to it.
+type cells[V any] interface {
+	// empty reports whether inc adds nothing.
+	empty(inc *V) bool
+	add(cell, inc *V)
+	// sender returns a function making the metrics of one scrape, n at
+	// most, which may share one allocation.
+	sender(n int) func(desc *prometheus.Desc, labels []*dto.LabelPair, cell *V) prometheus.Metric
+}
+
+// store accumulates the series of families that share one label schema,
+// one row per label set: the cumulative state behind /metrics. Kernel
+// tables yield increments (they are drained on read); store adds each to
+// the row its edge is named by now, so counters only grow.
+//
+// Each family (column) admits at most max series; a row exists once some
+// family admitted it. Increments a family cannot admit go to its
+// __overflow__ series, so the sum over a family stays the truth. Rows
+// without increments for the idle TTL are removed, freeing their places.
+type store[V any, C cells[V]] struct {
+	labelSet
+	families []*family
+	// overflow is each family's __overflow__ series.
+	overflow       []V
+	overflowLabels []*dto.LabelPair
+
+	index map[seriesKey]int32
+	rows  []storeRow
+	// values holds each row's cells, len(families) per row.
+	values []V
+}
+
+type storeRow struct {
+	key      seriesKey
+	labels   []*dto.LabelPair // built once, shared read-only by every scrape
+	admitted uint8            // bit c: family c has a series for this row
+	last     int64            // unix nanoseconds of the last increment
+}
+
+// family is one metric family of a store, with its own series budget and
+// the counts its self-metrics export.
+type family struct {
+	name string
+	desc *prometheus.Desc
+	max  int
+
+	admitted int // label sets of this family now
+	// overflowLast is when the __overflow__ series last grew (zero: no
+	// overflow series).
+	overflowLast int64
+	// dropped counts increments folded into overflow for lack of budget,
+	// expired the series removed after the idle TTL.
+	dropped, expired uint64
+}
+
+// familySpec names a family of a store.
+type familySpec struct{ name, help string }
+
+// maxFamilies is the most families one store holds (storeRow.admitted).
+const maxFamilies = 8
+
+func newStore[V any, C cells[V]](labels []label, max int, specs ...familySpec) *store[V, C] {
+	if len(specs) > maxFamilies {
+		panic("store: too many families")
+	}
+	s := &store[V, C]{labelSet: newLabelSet(labels), index: map[seriesKey]int32{}, overflow: make([]V, len(specs))}
+	for _, f := range specs {
+		s.families = append(s.families, &family{name: f.name, desc: prometheus.NewDesc(f.name, f.help, s.names(), nil), max: max})
+	}
+	s.overflowLabels = s.pairs(func(*label) string { return overflowValue })
+	return s
+}
+
+// add counts incs[c] (len(families) of them) in family c of the row of
+// edge e and variant, at now.
+func (s *store[V, C]) add(e *Edge, variant uint32, incs []V, now int64) {
+	var cs C
+	k := seriesKey{e.key(variant)}
+	if i, ok := s.index[k]; ok {
+		r := &s.rows[i]
+		vals := s.values[int(i)*len(s.families):]
+		for c, fam := range s.families {
+			inc := &incs[c]
+			switch {
+			case cs.empty(inc):
+			case r.admitted&(1<<c) != 0:
+				cs.add(&vals[c], inc)
+				r.last = now
+			case fam.admitted < fam.max:
+				fam.admitted++
+				r.admitted |= 1 << c
+				cs.add(&vals[c], inc)
+				r.last = now
+			default:
+				s.drop(c, inc, now)
+			}
+		}
+		return
+	}
+	var admitted uint8
+	for c, fam := range s.families {
+		if inc := &incs[c]; !cs.empty(inc) {
+			if fam.admitted < fam.max {
+				admitted |= 1 << c
+			} else {
+				s.drop(c, inc, now)
+			}
+		}
+	}
+	if admitted == 0 {
+		return
+	}
+	edge, key := *e, k // copies, so that only this rare path pays for the closure's escape
+	r := storeRow{key: key, admitted: admitted, last: now,
+		labels: s.pairs(func(l *label) string { return l.value(&edge, key.variant) })}
+	s.index[key] = int32(len(s.rows))
+	s.rows = append(s.rows, r)
+	start := len(s.values)
+	s.values = append(s.values, make([]V, len(s.families))...)
+	for c, fam := range s.families {
+		if admitted&(1<<c) != 0 {
+			fam.admitted++
+			cs.add(&s.values[start+c], &incs[c])
+		}
+	}
+}
+
+// drop folds an increment of family c into its __overflow__ series for
+// lack of budget.
+func (s *store[V, C]) drop(c int, inc *V, now int64) {
+	s.families[c].dropped++
+	s.addOverflow(c, inc, now)
+}
+
+// addOverflow counts inc in family c's __overflow__ series.
+func (s *store[V, C]) addOverflow(c int, inc *V, now int64) {
+	var cs C
+	if cs.empty(inc) {
+		return
+	}
+	cs.add(&s.overflow[c], inc)
+	s.families[c].overflowLast = now
+}
+
+// expire removes rows and overflow series without increments since cutoff.
+func (s *store[V, C]) expire(cutoff int64) {
+	n := len(s.families)
+	for i := 0; i < len(s.rows); {
+		r := &s.rows[i]
+		if r.last >= cutoff {
+			i++
+			continue
+		}
+		for c, fam := range s.families {
+			if r.admitted&(1<<c) != 0 {
+				fam.admitted--
+				fam.expired++
+			}
+		}
+		delete(s.index, r.key)
+		last := len(s.rows) - 1
+		if i != last {
+			s.rows[i] = s.rows[last]
+			s.index[s.rows[i].key] = int32(i)
+			copy(s.values[i*n:(i+1)*n], s.values[last*n:])
+		}
+		s.rows[last] = storeRow{}
+		s.rows = s.rows[:last]
+		clear(s.values[last*n:])
+		s.values = s.values[:last*n]
+	}
+	for c, fam := range s.families {
+		if fam.overflowLast != 0 && fam.overflowLast < cutoff {
+			fam.overflowLast = 0
+			fam.expired++
+			var zero V
+			s.overflow[c] = zero
+		}
+	}
+}
+
+// collect sends every series of every family.
+func (s *store[V, C]) collect(ch chan<- prometheus.Metric) {
+	var cs C
+	total := 0
+	for _, fam := range s.families {
+		total += fam.series()
+	}
+	send := cs.sender(total)
+	n := len(s.families)
+	for i := range s.rows {
+		r := &s.rows[i]
+		for c, fam := range s.families {
+			if r.admitted&(1<<c) != 0 {
+				ch <- send(fam.desc, r.labels, &s.values[i*n+c])
+			}
+		}
+	}
+	for c, fam := range s.families {
+		if fam.overflowLast != 0 {
+			ch <- send(fam.desc, s.overflowLabels, &s.overflow[c])
+		}
+	}
+}
+
+// describe sends the descriptors of every family of s.
+func (s *store[V, C]) describe(ch chan<- *prometheus.Desc) {
+	for _, fam := range s.families {
+		ch <- fam.desc
+	}
+}
+
+// collectStats sends the self-metrics of every family of s.
+func (s *store[V, C]) collectStats(ch chan<- prometheus.Metric) {
+	for _, fam := range s.families {
+		fam.collectStats(ch)
+	}
+}
+
+// counters are counter families: a cell is a uint64.
+type counters struct{}
+
+func (counters) empty(inc *uint64) bool { return *inc == 0 }
+func (counters) add(cell, inc *uint64)  { *cell += *inc }
+func (counters) sender(n int) func(*prometheus.Desc, []*dto.LabelPair, *uint64) prometheus.Metric {
+	slab := make([]counter, 0, n)
+	return func(desc *prometheus.Desc, labels []*dto.LabelPair, v *uint64) prometheus.Metric {
+		slab = append(slab, counter{desc: desc, labels: labels, value: float64(*v)})
+		return &slab[len(slab)-1]
+	}
+}
+
+// counter is a prometheus.Metric over label pairs built once per series:
+// prometheus.NewConstMetric would rebuild them on every scrape, which
+// dominates the cost of large scrapes.
+type counter struct {
+	desc   *prometheus.Desc
+	labels []*dto.LabelPair
+	value  float64
+}
+
+func (c *counter) Desc() *prometheus.Desc { return c.desc }
+
+func (c *counter) Write(m *dto.Metric) error {
+	m.Label = c.labels
+	m.Counter = &dto.Counter{Value: &c.value}
+	return nil
+}
+
+// labelSet is the label schema of a store.
+type labelSet struct {
+	labels []label // identity labels, then the store's own (e.g. reason)
+	order  []int   // indexes of labels sorted by name, as client_golang wants pairs
+}
+
+func newLabelSet(labels []label) labelSet {
+	s := labelSet{labels: labels, order: make([]int, len(labels))}
+	for i := range s.order {
+		s.order[i] = i
+	}
+	sort.Slice(s.order, func(a, b int) bool { return labels[s.order[a]].name < labels[s.order[b]].name })
+	return s
+}
+
+func (s *labelSet) names() []string {
+	names := make([]string, len(s.labels))
+	for i, l := range s.labels {
+		names[i] = l.name
+	}
+	return names
+}
+
+// pairs builds the label pairs of one series, sorted by name.
+func (s *labelSet) pairs(value func(*label) string) []*dto.LabelPair {
+	pairs := make([]*dto.LabelPair, len(s.order))
+	for i, idx := range s.order {
+		l := &s.labels[idx]
+		pairs[i] = &dto.LabelPair{Name: proto.String(l.name), Value: proto.String(value(l))}
+	}
+	return pairs
+}
+
+var (
+	seriesDesc = prometheus.NewDesc("podflow_series",
+		"Series a flow family exports now, not counting its __overflow__ series; label sets for a histogram family.",
+		[]string{"family"}, nil)
+	seriesLimitDesc = prometheus.NewDesc("podflow_series_limit",
+		"Series budget of a flow family (--collector.max-series-per-family); label sets for a histogram family.",
+		[]string{"family"}, nil)
+	seriesDroppedDesc = prometheus.NewDesc("podflow_series_dropped_total",
+		"Increments of label sets that did not fit the series budget; they were counted in the family's __overflow__ series.",
+		[]string{"family"}, nil)
+	seriesExpiredDesc = prometheus.NewDesc("podflow_series_expired_total",
+		"Series removed after the idle TTL (--collector.flows.idle-ttl) without traffic.",
+		[]string{"family"}, nil)
+)
+
+func describeFamilyStats(ch chan<- *prometheus.Desc) {
+	ch <- seriesDesc
+	ch <- seriesLimitDesc
+	ch <- seriesDroppedDesc
+	ch <- seriesExpiredDesc
+}
+
+// collectStats sends the self-metrics of f.
+func (f *family) collectStats(ch chan<- prometheus.Metric) {
+	ch <- prometheus.MustNewConstMetric(seriesDesc, prometheus.GaugeValue, float64(f.admitted), f.name)
+	ch <- prometheus.MustNewConstMetric(seriesLimitDesc, prometheus.GaugeValue, float64(f.max), f.name)
+	ch <- prometheus.MustNewConstMetric(seriesDroppedDesc, prometheus.CounterValue, float64(f.dropped), f.name)
+	ch <- prometheus.MustNewConstMetric(seriesExpiredDesc, prometheus.CounterValue, float64(f.expired), f.name)
+}
+
+// series is how many metrics the family sends: its label sets and, if
+// present, its __overflow__ one.
+func (f *family) series() int {
+	if f.overflowLast != 0 {
+		return f.admitted + 1
+	}
+	return f.admitted
+}
