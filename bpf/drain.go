@@ -14,19 +14,29 @@ import (
 // previous drain (inserts that failed, see Stats): traffic known by no
 // flow. A flow's key appears once per drain, except in the latency table
 // (once per histogram bucket) and the drop table (once per reason). Calls
-// of one table are serialised; tables drain independently.
+// of one table are serialised; tables drain independently. (Each sums its
+// own type: a generic sum's accumulator would escape to the heap, one
+// allocation per flow.)
 
 // DrainFlows drains the bytes and packets of every flow.
 func (t *Tracer) DrainFlows(fn func(FlowKey, FlowCounters)) (overflow FlowCounters, err error) {
 	return drainTable[FlowCounters, FlowCounters](t.tables[TableFlows], func(k FlowKey, _ uint32, perCPU []FlowCounters) {
-		fn(k, sum(perCPU))
+		var s FlowCounters
+		for i := range perCPU {
+			s.Add(&perCPU[i])
+		}
+		fn(k, s)
 	})
 }
 
 // DrainTCP drains the handshake outcomes, retransmits and resets of every flow.
 func (t *Tracer) DrainTCP(fn func(FlowKey, TCPCounters)) (overflow TCPCounters, err error) {
 	return drainTable[TCPCounters, TCPCounters](t.tables[TableTCP], func(k FlowKey, _ uint32, perCPU []TCPCounters) {
-		fn(k, sum(perCPU))
+		var s TCPCounters
+		for i := range perCPU {
+			s.Add(&perCPU[i])
+		}
+		fn(k, s)
 	})
 }
 
@@ -38,7 +48,11 @@ func (t *Tracer) DrainLatency(fn func(FlowKey, LatencyIncrement)) (overflow Late
 		if h < 0 || int(h) >= NumHistograms || b >= LatencyBuckets {
 			return // not written by this object's programs
 		}
-		fn(k, LatencyIncrement{Histogram: h, Bucket: b, LatencyBucket: sum(perCPU)})
+		inc := LatencyIncrement{Histogram: h, Bucket: b}
+		for i := range perCPU {
+			inc.LatencyBucket.Add(&perCPU[i])
+		}
+		fn(k, inc)
 	})
 }
 
@@ -46,23 +60,12 @@ func (t *Tracer) DrainLatency(fn func(FlowKey, LatencyIncrement)) (overflow Late
 // flow and drop reason.
 func (t *Tracer) DrainDrops(fn func(FlowKey, DropIncrement)) (overflow DropCounters, err error) {
 	return drainTable[DropCounters, DropCounters](t.tables[TableDrops], func(k FlowKey, reason uint32, perCPU []DropCounters) {
-		fn(k, DropIncrement{Reason: reason, DropCounters: sum(perCPU)})
+		inc := DropIncrement{Reason: reason}
+		for i := range perCPU {
+			inc.DropCounters.Add(&perCPU[i])
+		}
+		fn(k, inc)
 	})
-}
-
-// adder is a per-CPU value type of a kernel table.
-type adder[V any] interface {
-	*V
-	Add(*V)
-}
-
-// sum adds up the per-CPU values of one entry.
-func sum[V any, P adder[V]](perCPU []V) V {
-	var s V
-	for i := range perCPU {
-		P(&s).Add(&perCPU[i])
-	}
-	return s
 }
 
 // TableStats describe one rotating table for self-monitoring.

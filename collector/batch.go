@@ -26,6 +26,14 @@ type Edge struct {
 	// Port is the server's port; for a connection to a service that was
 	// translated, the backend's.
 	Port uint16
+	// ids are Local.ID and Remote.ID, kept here so that keying a series
+	// does not visit both identities (a cache miss each on a busy node).
+	ids [2]uint64
+}
+
+// newEdge returns the edge between two identities.
+func newEdge(local, remote *Identity, role bpf.Role, protocol uint8, port uint16) Edge {
+	return Edge{Local: local, Remote: remote, Role: role, Protocol: protocol, Port: port, ids: [2]uint64{local.ID, remote.ID}}
 }
 
 // FlowIncrement is what one edge sent and received in a batch.
@@ -99,6 +107,40 @@ func (b *Batch) release() {
 	}
 }
 
+// newBatch returns an empty batch, reusing one every subscriber is done
+// with when there is one (a drain of many flows would otherwise allocate
+// and collect its size each time), else sized like the previous drain:
+// most flows of a drain were in it.
+func (d *Drainer) newBatch() *Batch {
+	d.freeMu.Lock()
+	if n := len(d.free); n > 0 {
+		b := d.free[n-1]
+		d.free = d.free[:n-1]
+		d.freeMu.Unlock()
+		*b = Batch{Flows: b.Flows[:0], TCP: b.TCP[:0], Latency: b.Latency[:0], Drops: b.Drops[:0], recycle: d.recycleBatch}
+		return b
+	}
+	d.freeMu.Unlock()
+	return &Batch{
+		Flows:   make([]FlowIncrement, 0, d.sizes[bpf.TableFlows]),
+		TCP:     make([]TCPIncrement, 0, d.sizes[bpf.TableTCP]),
+		Latency: make([]LatencyIncrement, 0, d.sizes[bpf.TableLatency]),
+		Drops:   make([]DropIncrement, 0, d.sizes[bpf.TableDrops]),
+		recycle: d.recycleBatch,
+	}
+}
+
+// maxFree bounds the batches kept for reuse.
+const maxFree = 2
+
+func (d *Drainer) recycleBatch(b *Batch) {
+	d.freeMu.Lock()
+	defer d.freeMu.Unlock()
+	if len(d.free) < maxFree {
+		d.free = append(d.free, b)
+	}
+}
+
 // edgeKey identifies an edge and the variant of its increment (a drop
 // reason, a histogram and bucket) when batches merge.
 type edgeKey struct {
@@ -110,7 +152,7 @@ type edgeKey struct {
 }
 
 func (e *Edge) key(variant uint32) edgeKey {
-	return edgeKey{local: e.Local.ID, remote: e.Remote.ID, role: e.Role, protocol: e.Protocol, port: e.Port, variant: variant}
+	return edgeKey{local: e.ids[0], remote: e.ids[1], role: e.Role, protocol: e.Protocol, port: e.Port, variant: variant}
 }
 
 // mergeBatches returns one batch holding every increment of bs (in
@@ -168,9 +210,10 @@ func (m merger[I]) add(out *[]I, k edgeKey, inc *I, sum func(a, b *I)) {
 }
 
 // identities interns the Identities of the drain's flows. An identity
-// unused for the idle TTL is forgotten; seen again, it gets a new ID. That
-// cannot make two series of one label set: a series expires, at the
-// latest, at the drain that forgets an identity it names (its last
+// unused for the idle TTL (neither resolved, nor naming a remembered flow
+// seen since: see resolutions.expire) is forgotten; seen again, it gets a
+// new ID. That cannot make two series of one label set: a series expires,
+// at the latest, at the drain that forgets an identity it names (its last
 // increment is no later than the identity's last use), before a batch with
 // the new ID reaches it.
 type identities struct {

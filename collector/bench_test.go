@@ -29,12 +29,13 @@ func (r *replaySource) DrainFlows(fn func(bpf.FlowKey, bpf.FlowCounters)) (bpf.F
 
 // BenchmarkFlowsCollect measures the collector's own share of a scrape
 // (drain, resolve, account, emit) for n flows from a source that costs
-// nothing, steady state (every series exists), budget n:
+// nothing, steady state (every series exists, or the rest in __overflow__):
 //
 //	go test -run '^$' -bench FlowsCollect ./collector/
 func BenchmarkFlowsCollect(b *testing.B) {
-	for _, n := range []int{1_000, 10_000, 100_000} {
-		b.Run(fmt.Sprintf("flows=%d", n), func(b *testing.B) {
+	for _, c := range []struct{ n, budget int }{{1_000, 1_000}, {10_000, 10_000}, {100_000, 100_000}, {100_000, 5_000}} {
+		n := c.n
+		b.Run(fmt.Sprintf("flows=%d/budget=%d", n, c.budget), func(b *testing.B) {
 			src := &replaySource{perCPU: []bpf.FlowCounters{{TxBytes: 100, TxPackets: 1, RxBytes: 50, RxPackets: 1}, {TxBytes: 1, TxPackets: 1}}}
 			addr := netip.MustParseAddr("10.64.0.1")
 			for range n {
@@ -42,7 +43,7 @@ func BenchmarkFlowsCollect(b *testing.B) {
 				addr = addr.Next()
 			}
 			cg := fakeCgroups{1: "/system.slice/web.service"}
-			c, err := New(testConfig(n, "flows"), Sources{Flows: src, Resolver: NewHostResolver(cg, RemoteByAddress), Schema: HostSchema}, nopLogger())
+			c, err := New(testConfig(c.budget, "flows"), Sources{Flows: src, Resolver: NewHostResolver(cg, RemoteByAddress), Schema: HostSchema}, nopLogger())
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -32,7 +32,7 @@ import (
 type resolutions struct {
 	resolver   Resolver
 	ids        identities
-	keys       map[bpf.FlowKey]*resolvedFlow
+	keys       map[bpf.FlowKey]resolvedFlow
 	drainKeys  map[bpf.FlowKey]drainAnswer // this drain's answers for keys not remembered
 	generation uint64
 	// counted is taken at a drain's first resolution, after the kernel
@@ -43,6 +43,7 @@ type resolutions struct {
 
 	holdFor time.Duration
 	held    map[bpf.FlowKey]*heldFlow
+	swept   int64 // when expire last swept, unix nanoseconds
 	stats   [bpf.NumTables]resolutionStats
 }
 
@@ -88,7 +89,7 @@ const maxHeld = 1 << 17
 
 func newResolutions(r Resolver, holdFor time.Duration) *resolutions {
 	return &resolutions{
-		resolver: r, ids: newIdentities(), keys: map[bpf.FlowKey]*resolvedFlow{},
+		resolver: r, ids: newIdentities(), keys: map[bpf.FlowKey]resolvedFlow{},
 		drainKeys: map[bpf.FlowKey]drainAnswer{}, holdFor: holdFor, held: map[bpf.FlowKey]*heldFlow{},
 	}
 }
@@ -118,8 +119,11 @@ func (rs *resolutions) edge(k bpf.FlowKey, t bpf.Table, now int64) (Edge, *heldF
 		}
 	}
 	if rf, ok := rs.keys[k]; ok {
-		rf.local.used, rf.remote.used = now, now
+		// The identities are marked used at the next sweep (expire): on
+		// a busy node, writing to both here would cost two cache misses
+		// per flow.
 		rf.seen = now
+		rs.keys[k] = rf // the second lookup finds the entry in cache
 		return rf.edge, nil
 	}
 	a, ok := rs.drainKeys[k]
@@ -164,12 +168,12 @@ func (rs *resolutions) resolve(k bpf.FlowKey, now int64) drainAnswer {
 	local, remote, port, named := rs.resolver.Resolve(k, rs.counted)
 	l, r := rs.ids.get(local, now), rs.ids.get(remote, now)
 	a := drainAnswer{
-		edge:    Edge{Local: &l.Identity, Remote: &r.Identity, Role: k.Role, Protocol: k.Protocol, Port: port},
+		edge:    newEdge(&l.Identity, &r.Identity, k.Role, k.Protocol, port),
 		named:   named,
 		unknown: local == unknownPeer || remote == unknownPeer,
 	}
 	if named && !a.unknown && k.ClientPort == 0 {
-		rs.keys[k] = &resolvedFlow{edge: a.edge, local: l, remote: r, seen: now}
+		rs.keys[k] = resolvedFlow{edge: a.edge, local: l, remote: r, seen: now}
 	}
 	return a
 }
@@ -249,13 +253,23 @@ func (h *heldFlow) addDrop(inc bpf.DropIncrement) {
 	h.drops = append(h.drops, inc)
 }
 
-// expire forgets flows and identities not seen since cutoff. Keys go
-// first: a remembered key must not outlive the identities it names.
-func (rs *resolutions) expire(cutoff int64) {
+// expire forgets flows and identities not seen since cutoff, sweeping at
+// most every sweepEvery: each sweep walks every remembered flow, and a
+// forgotten identity only needs to go eventually (it is forgotten at the
+// latest one sweep late, which the series' expiry does not depend on).
+// Keys go first: a remembered key must not outlive the identities it names.
+func (rs *resolutions) expire(now, cutoff int64, sweepEvery time.Duration) {
+	if now-rs.swept < int64(sweepEvery) {
+		return
+	}
+	rs.swept = now
 	for k, rf := range rs.keys {
 		if rf.seen < cutoff {
 			delete(rs.keys, k)
+			continue
 		}
+		rf.local.used = max(rf.local.used, rf.seen)
+		rf.remote.used = max(rf.remote.used, rf.seen)
 	}
 	// A held flow names no identity.
 	rs.ids.expire(cutoff)

@@ -37,6 +37,9 @@ const (
 	colAccepted
 )
 
+// handshakeEvents are the events of tcp.handshakes, one per family.
+var handshakeEvents = [...]bpf.TCPEvent{colAttempts: bpf.TCPConnectAttempt, colEstablished: bpf.TCPConnectEstablished, colAccepted: bpf.TCPAccepted}
+
 // healthEvents are the events of tcp.health, one per family.
 var healthEvents = []bpf.TCPEvent{bpf.TCPRetransmit, bpf.TCPResetSent, bpf.TCPResetReceived}
 
@@ -71,7 +74,7 @@ func (c *tcp) consume(b *Batch) {
 	}
 	o := &b.Overflow.TCP
 	now := b.Time
-	for col, ev := range map[int]bpf.TCPEvent{colAttempts: bpf.TCPConnectAttempt, colEstablished: bpf.TCPConnectEstablished, colAccepted: bpf.TCPAccepted} {
+	for col, ev := range handshakeEvents {
 		c.handshakes.addOverflow(col, &o.Events[ev], now)
 	}
 	for ev := range failureReasons {
@@ -84,10 +87,9 @@ func (c *tcp) consume(b *Batch) {
 
 // count adds the events of one edge to the stores.
 func (c *tcp) count(e *Edge, sum *bpf.TCPCounters, now int64) {
-	handshakes := [3]uint64{
-		colAttempts:    sum.Events[bpf.TCPConnectAttempt],
-		colEstablished: sum.Events[bpf.TCPConnectEstablished],
-		colAccepted:    sum.Events[bpf.TCPAccepted],
+	var handshakes [3]uint64
+	for col, ev := range handshakeEvents {
+		handshakes[col] = sum.Events[ev]
 	}
 	if handshakes != ([3]uint64{}) {
 		c.handshakes.add(e, 0, handshakes[:], now)

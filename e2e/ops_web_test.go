@@ -322,3 +322,27 @@ func hasLabel(labels []*dto.LabelPair, name, value string) bool {
 	}
 	return false
 }
+
+// TestDeprecatedBudgetFlag: --collector.flows.max-series, the old name of
+// --collector.max-series-per-family, still sets the budget of every family,
+// and says so once in the log, not at every scrape.
+func TestDeprecatedBudgetFlag(t *testing.T) {
+	e := startExporter(t, "--no-collector.tcp", "--no-collector.latency", "--collector.flows.max-series=123")
+	for range 3 {
+		e.scrape()
+	}
+	_, families := e.scrape()
+	limits := 0
+	for _, m := range families["podflow_series_limit"].GetMetric() {
+		limits++
+		if v := m.GetGauge().GetValue(); v != 123 {
+			t.Errorf("podflow_series_limit%v = %v, want 123", m.GetLabel(), v)
+		}
+	}
+	if limits != 8 {
+		t.Errorf("%d families with a budget, want 8 (flows: 4, drops: 2, socket discards: 2)", limits)
+	}
+	if n := strings.Count(e.log.String(), "--collector.flows.max-series is deprecated"); n != 1 {
+		t.Errorf("deprecation logged %d times, want once:\n%s", n, e.log)
+	}
+}
