@@ -12,8 +12,8 @@ import (
 // is a BTF tracepoint since 6.10) every program attaches as written.
 // Asked for only some programs, the others are not attached.
 func TestFeatures(t *testing.T) {
-	env := newNet(t, v4OnlyA, v4OnlyB)
-	f := loadTracerWith(t, defaultConfig, env.env.Root.Path, false).Features()
+	nd := newNet(t, v4OnlyA, v4OnlyB)
+	f := loadTracerWith(t, defaultConfig, nd.env.Root.Path, false).Features()
 	if !f.DropReceivingSocket || !f.ICMPRefusals {
 		t.Errorf("features %+v: want drops named by their receiving socket and ICMP refusals on 6.18", f)
 	}
@@ -31,7 +31,7 @@ func TestFeatures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr, err := Load(&defaultConfig, Options{Programs: []string{ProgFlowsEgress}, EphemeralPorts: ReadEphemeralPortRange()})
+	tr, err := Load(&defaultConfig, Options{CgroupRoot: nd.env.Root.Path, Programs: []string{ProgFlowsEgress}, EphemeralPorts: ReadEphemeralPortRange()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -77,12 +77,12 @@ type drainCall struct {
 }
 
 // DefaultDrainInterval is --collector.drain-interval's default. Measured
-// on 2 cores (BenchmarkScrape, docs/benchmarks.md), a drain costs about
-// 1.1 µs per flow it finds (100,000 flows: 110 ms, kernel batch reads and
-// naming; series emitted only at scrapes) plus ~12 ms of wall time, mostly
-// waiting for the table swap's RCU grace period. Every 5 s that is 0.2% of
-// one core for 10,000 active flows and 2% for 100,000 (every second it would
-// be five times that). The kernel's flow table (65,536 entries by default)
+// on 2 cores (BenchmarkScrape, docs/benchmarks.md), a drain and a scrape
+// of 100,000 flows take 85 ms (0.85 µs per flow: kernel batch reads, naming,
+// series; emitting them only at scrapes), plus ~10 ms of wall time, mostly
+// waiting for the table swap's RCU grace period. Every 5 s that is under
+// 0.2% of one core for 10,000 active flows and under 2% for 100,000 (every
+// second it would be five times that). The kernel's flow table (65,536 entries by default)
 // needs room for the distinct flows of one drain interval: every 5 s it
 // holds 13,000 new flows a second, three times what a 15 s scrape interval
 // allowed when scrapes alone drained. And the live view moves every 5 s.
