@@ -138,7 +138,10 @@ func serve(f *flags, logger log.Logger) error {
 		return err
 	}
 	defer pf.Close()
-	go pf.Run(ctx, f.collector.DrainInterval)
+	// The drain loop ends before the tables close.
+	drainLoop := make(chan struct{})
+	go func() { defer close(drainLoop); pf.Run(ctx, f.collector.DrainInterval) }()
+	defer func() { cancel(); <-drainLoop }()
 	level.Info(logger).Log("msg", "enabled collectors", "collectors", fmt.Sprint(pf.Running()), "drain_interval", f.collector.DrainInterval)
 
 	reg := prometheus.NewRegistry()
