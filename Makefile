@@ -1,5 +1,6 @@
 # podflow_exporter. `make test` installs what the tests need (Debian
-# packages, promtool) and runs every test; most need root, as in CI.
+# packages, and the real tools built from tools/) and runs every test; most
+# need root, as in CI.
 
 GO        ?= go
 PREFIX    ?= $(shell pwd)
@@ -32,7 +33,7 @@ run: build
 deps:
 	./scripts/install-deps.sh
 
-## tools: promtool and Prometheus, built from tools/ (cached).
+## tools: the real tools the tests use (Prometheus, promtool, kube-apiserver, helm...), built from tools/ (cached).
 tools:
 	./scripts/install-tools.sh
 

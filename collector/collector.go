@@ -106,6 +106,11 @@ type Config struct {
 	// of --collector.max-series-per-family, if given.
 	deprecatedMaxSeries    int
 	deprecatedMaxSeriesSet bool
+	maxSeriesSet           bool
+	// budgetFlag is the flag that set MaxSeries, for errors; budgetConflict
+	// says both names were given.
+	budgetFlag     string
+	budgetConflict bool
 }
 
 // AddFlags registers --[no-]collector.<name> for every collector and the
@@ -127,7 +132,7 @@ func AddFlags(app *kingpin.Application) *Config {
 	}
 	app.Flag("collector.max-series-per-family",
 		"Series budget of each metric family of flows (bytes, packets, TCP events, drops); latency histogram families count label sets, each "+strconv.Itoa(histSeries)+" series. Label sets beyond it are counted in one series whose labels are all __overflow__.").
-		Default("5000").IntVar(&c.MaxSeries)
+		Default("5000").IsSetByUser(&c.maxSeriesSet).IntVar(&c.MaxSeries)
 	app.Flag("collector.flows.max-series", "Deprecated: use --collector.max-series-per-family.").
 		Hidden().IsSetByUser(&c.deprecatedMaxSeriesSet).IntVar(&c.deprecatedMaxSeries)
 	// See DefaultDrainInterval for the measured cost behind the default.
@@ -157,21 +162,32 @@ func sortedNames() []string {
 }
 
 // Deprecated returns a warning for each deprecated flag given, after
-// applying it.
+// applying it (unless its new name was given too, which Validate refuses).
 func (c *Config) Deprecated() []string {
+	if c.budgetFlag == "" {
+		c.budgetFlag = "--collector.max-series-per-family"
+	}
 	if !c.deprecatedMaxSeriesSet {
 		return nil
 	}
-	c.MaxSeries = c.deprecatedMaxSeries
 	c.deprecatedMaxSeriesSet = false
+	if c.maxSeriesSet {
+		c.budgetConflict = true
+		return nil
+	}
+	c.MaxSeries = c.deprecatedMaxSeries
+	c.budgetFlag = "--collector.flows.max-series"
 	return []string{"--collector.flows.max-series is deprecated: it budgets every family; use --collector.max-series-per-family"}
 }
 
 // Validate reports flag values that cannot work.
 func (c *Config) Validate() error {
 	c.Deprecated()
+	if c.budgetConflict {
+		return errors.New("--collector.flows.max-series and --collector.max-series-per-family are one setting (the first is the deprecated name of the second): give only --collector.max-series-per-family")
+	}
 	if c.MaxSeries < 1 {
-		return fmt.Errorf("--collector.max-series-per-family must be at least 1, got %d", c.MaxSeries)
+		return fmt.Errorf("%s must be at least 1, got %d", c.budgetFlag, c.MaxSeries)
 	}
 	if c.DrainInterval < 100*time.Millisecond {
 		return fmt.Errorf("--collector.drain-interval must be at least 100ms, got %s", c.DrainInterval)

@@ -92,7 +92,8 @@ func TestFlags(t *testing.T) {
 			programs: nil,
 		},
 		{args: []string{"--collector.max-series-per-family=0"}, err: "--collector.max-series-per-family must be at least 1"},
-		{args: []string{"--collector.flows.max-series=0"}, err: "--collector.max-series-per-family must be at least 1"},
+		{args: []string{"--collector.flows.max-series=0"}, err: "--collector.flows.max-series must be at least 1, got 0"},
+		{args: []string{"--collector.flows.max-series=7", "--collector.max-series-per-family=9"}, err: "are one setting (the first is the deprecated name of the second): give only --collector.max-series-per-family"},
 		{args: []string{"--collector.flows.idle-ttl=-1s"}, err: "idle-ttl must be positive"},
 		{args: []string{"--collector.drain-interval=10ms"}, err: "--collector.drain-interval must be at least 100ms, got 10ms"},
 	} {

@@ -193,7 +193,8 @@ func TestBadInput(t *testing.T) {
 	}{
 		{name: "unknown flag", args: []string{"--no-such-flag"}, want: "unknown long flag '--no-such-flag'"},
 		{name: "series budget zero", args: []string{"--collector.max-series-per-family=0"}, want: "--collector.max-series-per-family must be at least 1"},
-		{name: "series budget zero, deprecated name", args: []string{"--collector.flows.max-series=0"}, want: "--collector.max-series-per-family must be at least 1"},
+		{name: "series budget zero, deprecated name", args: []string{"--collector.flows.max-series=0"}, want: "--collector.flows.max-series must be at least 1, got 0"},
+		{name: "series budget under both names", args: []string{"--collector.flows.max-series=7", "--collector.max-series-per-family=9"}, want: "give only --collector.max-series-per-family"},
 		{name: "drain interval too short", args: []string{"--collector.drain-interval=1ms"}, want: "--collector.drain-interval must be at least 100ms, got 1ms"},
 		{name: "idle TTL not a duration", args: []string{"--collector.flows.idle-ttl=soon"}, want: "collector.flows.idle-ttl"},
 		{name: "empty flow table", args: []string{"--bpf.flow-table-entries=0"}, want: "--bpf.flow-table-entries must be at least 1"},
