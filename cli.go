@@ -63,6 +63,8 @@ func newApp() (*kingpin.Application, *flags) {
 	f.collector = collector.AddFlags(app)
 	f.translation = translation.AddFlags(app)
 	f.kube = kube.AddFlags(app)
+	app.Command("serve", "Run the exporter (the default command).").Default()
+	app.Command(checkSystemCommand, "Probe what this node allows the exporter (BTF, cgroup v2, capabilities, memlock, each eBPF program, connection tracking, Kubernetes), print one line per check with the fix, and exit: 1 when the exporter could not count bytes here. Takes the exporter's flags.")
 	app.Version(version.Print("podflow_exporter"))
 	app.HelpFlag.Short('h')
 	return app, f

@@ -32,15 +32,19 @@ import (
 const defaultListenAddress = ":9810"
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stderr))
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-func run(args []string, stderr io.Writer) int {
+func run(args []string, stdout, stderr io.Writer) int {
 	app, f := newApp()
 	app.ErrorWriter(stderr)
-	if _, err := app.Parse(args); err != nil {
+	cmd, err := app.Parse(args)
+	if err != nil {
 		fmt.Fprintf(stderr, "podflow_exporter: %v (see --help)\n", nameBadFlag(args, err))
 		return 1
+	}
+	if cmd == checkSystemCommand {
+		return checkSystem(f, stdout)
 	}
 	logger, err := logging.New(f.log, stderr)
 	if err != nil {

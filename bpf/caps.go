@@ -72,6 +72,25 @@ func CheckCapabilities() error {
 	return nil
 }
 
+// Capabilities returns, of the capabilities podflow's programs need
+// (CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN), those this process has and those
+// it lacks, by name. CAP_SYS_ADMIN stands in for the first two on kernels
+// before 5.8.
+func Capabilities() (have, missing []string, err error) {
+	set, err := effectiveCaps()
+	if err != nil {
+		return nil, nil, fmt.Errorf("read capabilities: %w", err)
+	}
+	for _, c := range []int{capBPF, capPerfmon, capNetAdmin} {
+		if hasCap(set, c) {
+			have = append(have, capNames[c])
+		} else {
+			missing = append(missing, capNames[c])
+		}
+	}
+	return have, missing, nil
+}
+
 // programCaps lists the capabilities loading and attaching a program of
 // type t needs, as found with setpriv on Linux 6.18 (e2e
 // TestLeastPrivilege): tracing programs need CAP_PERFMON to load; the

@@ -11,8 +11,10 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/alecthomas/kingpin/v2"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 )
@@ -149,4 +151,21 @@ func (c *Config) RESTConfig() (*rest.Config, error) {
 		return nil, fmt.Errorf("in-cluster configuration (or set --kube.config): %w", err)
 	}
 	return cfg, nil
+}
+
+// ServerVersion asks the API server restConfig names for its version,
+// giving up after timeout: whether the exporter can reach it with these
+// credentials.
+func ServerVersion(restConfig *rest.Config, timeout time.Duration) (string, error) {
+	rc := rest.CopyConfig(restConfig)
+	rc.Timeout = timeout
+	client, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return "", err
+	}
+	v, err := client.Discovery().ServerVersion()
+	if err != nil {
+		return "", err
+	}
+	return v.GitVersion, nil
 }
