@@ -4,7 +4,6 @@
 package collector
 
 import (
-	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/podflow/podflow_exporter/bpf"
@@ -61,47 +60,25 @@ func (histograms) add(cell, inc *hist) {
 	cell.sumMicros += inc.sumMicros
 }
 
-// sender copies each histogram: the registry may write a metric after
-// the next drain changed the store.
-func (histograms) sender(n int) func(*prometheus.Desc, []*dto.LabelPair, *hist) prometheus.Metric {
-	slab := make([]histogram, 0, n)
-	return func(desc *prometheus.Desc, labels []*dto.LabelPair, h *hist) prometheus.Metric {
-		slab = append(slab, histogram{desc: desc, labels: labels, hist: *h})
-		return &slab[len(slab)-1]
-	}
-}
-
-// histogram is a prometheus.Metric over label pairs built once per label
-// set, like counter.
-type histogram struct {
-	desc   *prometheus.Desc
-	labels []*dto.LabelPair
-	hist   hist
-}
-
-func (h *histogram) Desc() *prometheus.Desc { return h.desc }
-
-// Write makes the buckets cumulative, in one allocation.
-func (h *histogram) Write(m *dto.Metric) error {
+// write makes the buckets cumulative, in one allocation.
+func (histograms) write(m *dto.Metric, h *hist, _ *float64) {
 	w := &struct {
 		cumulative [histBounds]uint64
 		buckets    [histBounds]dto.Bucket
 		pointers   [histBounds]*dto.Bucket
 		sum        float64
 		histogram  dto.Histogram
-	}{sum: float64(h.hist.sumMicros) / 1e6}
+	}{sum: float64(h.sumMicros) / 1e6}
 	var n uint64
 	for i := range w.buckets {
-		n += h.hist.counts[i]
+		n += h.counts[i]
 		w.cumulative[i] = n
 		w.buckets[i].CumulativeCount = &w.cumulative[i]
 		w.buckets[i].UpperBound = &histUpperBounds[i]
 		w.pointers[i] = &w.buckets[i]
 	}
-	w.histogram.SampleCount = &h.hist.count
+	w.histogram.SampleCount = &h.count
 	w.histogram.SampleSum = &w.sum
 	w.histogram.Bucket = w.pointers[:]
-	m.Label = h.labels
 	m.Histogram = &w.histogram
-	return nil
 }

@@ -28,9 +28,9 @@ type cells[V any] interface {
 	// empty reports whether inc adds nothing.
 	empty(inc *V) bool
 	add(cell, inc *V)
-	// sender returns a function making the metrics of one scrape, n at
-	// most, which may share one allocation.
-	sender(n int) func(desc *prometheus.Desc, labels []*dto.LabelPair, cell *V) prometheus.Metric
+	// write fills m's value from cell; scratch is a float64 that lives
+	// as long as m.
+	write(m *dto.Metric, cell *V, scratch *float64)
 }
 
 // store accumulates the series of families that share one label schema,
@@ -206,26 +206,51 @@ func (s *store[V, C]) expire(cutoff int64) {
 
 // collect sends every series of every family.
 func (s *store[V, C]) collect(ch chan<- prometheus.Metric) {
-	var cs C
 	total := 0
 	for _, fam := range s.families {
 		total += fam.series()
 	}
-	send := cs.sender(total)
+	// The metrics of one scrape share one allocation, and copy their
+	// values: the registry may write a metric after the next drain
+	// changed the store.
+	slab := make([]series[V, C], 0, total)
+	send := func(desc *prometheus.Desc, labels []*dto.LabelPair, v *V) {
+		slab = append(slab, series[V, C]{desc: desc, labels: labels, value: *v})
+		ch <- &slab[len(slab)-1]
+	}
 	n := len(s.families)
 	for i := range s.rows {
 		r := &s.rows[i]
 		for c, fam := range s.families {
 			if r.admitted&(1<<c) != 0 {
-				ch <- send(fam.desc, r.labels, &s.values[i*n+c])
+				send(fam.desc, r.labels, &s.values[i*n+c])
 			}
 		}
 	}
 	for c, fam := range s.families {
 		if fam.overflowLast != 0 {
-			ch <- send(fam.desc, s.overflowLabels, &s.overflow[c])
+			send(fam.desc, s.overflowLabels, &s.overflow[c])
 		}
 	}
+}
+
+// series is a prometheus.Metric over label pairs built once per series:
+// prometheus.NewConstMetric would rebuild them on every scrape, which
+// dominates the cost of large scrapes.
+type series[V any, C cells[V]] struct {
+	desc    *prometheus.Desc
+	labels  []*dto.LabelPair
+	value   V
+	scratch float64
+}
+
+func (s *series[V, C]) Desc() *prometheus.Desc { return s.desc }
+
+func (s *series[V, C]) Write(m *dto.Metric) error {
+	var cs C
+	m.Label = s.labels
+	cs.write(m, &s.value, &s.scratch)
+	return nil
 }
 
 // describe sends the descriptors of every family of s.
@@ -247,29 +272,9 @@ type counters struct{}
 
 func (counters) empty(inc *uint64) bool { return *inc == 0 }
 func (counters) add(cell, inc *uint64)  { *cell += *inc }
-func (counters) sender(n int) func(*prometheus.Desc, []*dto.LabelPair, *uint64) prometheus.Metric {
-	slab := make([]counter, 0, n)
-	return func(desc *prometheus.Desc, labels []*dto.LabelPair, v *uint64) prometheus.Metric {
-		slab = append(slab, counter{desc: desc, labels: labels, value: float64(*v)})
-		return &slab[len(slab)-1]
-	}
-}
-
-// counter is a prometheus.Metric over label pairs built once per series:
-// prometheus.NewConstMetric would rebuild them on every scrape, which
-// dominates the cost of large scrapes.
-type counter struct {
-	desc   *prometheus.Desc
-	labels []*dto.LabelPair
-	value  float64
-}
-
-func (c *counter) Desc() *prometheus.Desc { return c.desc }
-
-func (c *counter) Write(m *dto.Metric) error {
-	m.Label = c.labels
-	m.Counter = &dto.Counter{Value: &c.value}
-	return nil
+func (counters) write(m *dto.Metric, v *uint64, scratch *float64) {
+	*scratch = float64(*v)
+	m.Counter = &dto.Counter{Value: scratch}
 }
 
 // labelSet is the label schema of a store.
