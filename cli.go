@@ -22,6 +22,7 @@ import (
 	"github.com/podflow/podflow_exporter/internal/cgroups"
 	"github.com/podflow/podflow_exporter/internal/logging"
 	"github.com/podflow/podflow_exporter/kube"
+	"github.com/podflow/podflow_exporter/live"
 	"github.com/podflow/podflow_exporter/translation"
 )
 
@@ -36,6 +37,8 @@ type flags struct {
 	collector   *collector.Config
 	translation *translation.Config
 	kube        *kube.Config
+	top         *topConfig
+	live        *live.Config
 
 	// node_exporter's --web.max-requests and --web.disable-exporter-metrics.
 	maxRequests            int
@@ -63,8 +66,10 @@ func newApp() (*kingpin.Application, *flags) {
 	f.collector = collector.AddFlags(app)
 	f.translation = translation.AddFlags(app)
 	f.kube = kube.AddFlags(app)
+	f.live = live.AddFlags(app)
 	app.Command("serve", "Run the exporter (the default command).").Default()
 	app.Command(checkSystemCommand, "Probe what this node allows the exporter (BTF, cgroup v2, capabilities, memlock, each eBPF program, connection tracking, Kubernetes), print one line per check with the fix, and exit: 1 when the exporter could not count bytes here. Takes the exporter's flags.")
+	f.top = addTopCommand(app)
 	app.Version(version.Print("podflow_exporter"))
 	app.HelpFlag.Short('h')
 	return app, f
@@ -74,6 +79,9 @@ func newApp() (*kingpin.Application, *flags) {
 // so that bad input leaves nothing attached.
 func validate(f *flags) error {
 	if err := f.collector.Validate(); err != nil {
+		return err
+	}
+	if err := f.live.Validate(); err != nil {
 		return err
 	}
 	// Checked in host mode too, where it is not used: a typo should not
@@ -106,7 +114,12 @@ func nameBadFlag(args []string, err error) error {
 		}
 		one, _ := newApp()
 		arg := "--" + flag.Model().Name + "=" + *el.Value
-		if _, ferr := one.Parse([]string{arg}); ferr != nil {
+		alone := []string{arg}
+		if ctx.SelectedCommand != nil {
+			// A command's flags parse only after it (the app's anywhere).
+			alone = []string{ctx.SelectedCommand.FullCommand(), arg}
+		}
+		if _, ferr := one.Parse(alone); ferr != nil {
 			return fmt.Errorf("%s: %w", arg, ferr)
 		}
 	}

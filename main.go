@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
@@ -25,6 +27,7 @@ import (
 	"github.com/podflow/podflow_exporter/internal/cgroups"
 	"github.com/podflow/podflow_exporter/internal/logging"
 	"github.com/podflow/podflow_exporter/kube"
+	"github.com/podflow/podflow_exporter/live"
 	"github.com/podflow/podflow_exporter/translation"
 )
 
@@ -45,6 +48,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if cmd == checkSystemCommand {
 		return checkSystem(f, stdout)
+	}
+	if cmd == topCommand {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		return runTop(ctx, f.top, stdout, stderr)
 	}
 	logger, err := logging.New(f.log, stderr)
 	if err != nil {
@@ -150,11 +158,41 @@ func serve(f *flags, logger log.Logger) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(versioncollector.NewCollector("podflow"), pf)
-	mux, err := newMux(reg, f, logger)
+	view, err := liveView(f, src.Schema, pf, reg)
 	if err != nil {
 		return err
 	}
-	return serveUntilDone(signalled, listeners, mux, f, logger)
+	mux, err := newMux(reg, view, f, logger)
+	if err != nil {
+		return err
+	}
+	return serveUntilDone(signalled, listeners, mux, f, view, logger)
+}
+
+// liveView returns the live view fed by pf's drains, nil when
+// --no-web.live-view.
+func liveView(f *flags, schema collector.Schema, pf *collector.Podflow, reg *prometheus.Registry) (*live.Model, error) {
+	if !f.live.Enabled {
+		return nil, nil
+	}
+	opts := live.Options{
+		Schema:     schema,
+		MaxEdges:   f.collector.MaxSeries,
+		IdleTTL:    f.collector.IdleTTL,
+		RateWindow: f.collector.DrainInterval,
+		MaxClients: f.live.MaxClients,
+	}
+	if f.live.PrometheusURL != "" {
+		c, err := live.NewCluster(f.live.PrometheusURL)
+		if err != nil {
+			return nil, err
+		}
+		opts.Cluster = c
+	}
+	view := live.New(opts)
+	pf.Drainer().Subscribe("live_view", view)
+	reg.MustRegister(view)
+	return view, nil
 }
 
 // identities sets how flows are named: from a Kubernetes cache when a

@@ -27,6 +27,7 @@ import (
 	"github.com/prometheus/exporter-toolkit/web"
 
 	"github.com/podflow/podflow_exporter/internal/logging"
+	"github.com/podflow/podflow_exporter/live"
 )
 
 // validateWeb checks the --web.* flags that exporter-toolkit does not.
@@ -134,10 +135,22 @@ func closeListeners(ls []net.Listener) {
 	}
 }
 
-// newMux serves the metrics of reg at --web.telemetry-path and the landing
-// page at /.
-func newMux(reg *prometheus.Registry, f *flags, logger log.Logger) (*http.ServeMux, error) {
+// newMux serves the metrics of reg at --web.telemetry-path, the live view
+// (when view is not nil) and the landing page at /.
+func newMux(reg *prometheus.Registry, view *live.Model, f *flags, logger log.Logger) (*http.ServeMux, error) {
 	mux := http.NewServeMux()
+	links := []web.LandingLinks{{Address: f.metricsPath, Text: "Metrics"}}
+	if view != nil {
+		for p, h := range view.Routes() {
+			if p == f.metricsPath {
+				return nil, fmt.Errorf("--web.telemetry-path=%s is the live view's: choose another path, or --no-web.live-view", p)
+			}
+			mux.Handle(p, h)
+		}
+		links = append(links,
+			web.LandingLinks{Address: "/flows", Text: "Live view", Description: "who talks to whom on this node, as it happens"},
+			web.LandingLinks{Address: "/api/v1/flows", Text: "Flows API", Description: "JSON snapshot; /api/v1/flows/stream streams deltas"})
+	}
 	mux.Handle(f.metricsPath, metricsHandler(reg, f, logger))
 	if f.metricsPath == "/" {
 		return mux, nil
@@ -146,7 +159,7 @@ func newMux(reg *prometheus.Registry, f *flags, logger log.Logger) (*http.ServeM
 		Name:        "podflow_exporter",
 		Description: "Per-pod network flows, counted by eBPF",
 		Version:     version.Info(),
-		Links:       []web.LandingLinks{{Address: f.metricsPath, Text: "Metrics"}},
+		Links:       links,
 	})
 	if err != nil {
 		return nil, err
@@ -217,13 +230,17 @@ func (l slogErrorLog) Println(v ...any) {
 
 // serveUntilDone serves handler on listeners until ctx ends (SIGINT,
 // SIGTERM), then stops serving and returns.
-func serveUntilDone(ctx context.Context, listeners []net.Listener, handler http.Handler, f *flags, logger log.Logger) error {
+func serveUntilDone(ctx context.Context, listeners []net.Listener, handler http.Handler, f *flags, view *live.Model, logger log.Logger) error {
 	server := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		// net/http's own messages (TLS handshake errors, panics) would
 		// otherwise go to stderr in Go's log format.
 		ErrorLog: slog.NewLogLogger(logging.Slog(log.With(logger, "component", "http")).Handler(), slog.LevelError),
+	}
+	if view != nil {
+		// Streams never end by themselves: Shutdown would wait for them.
+		server.RegisterOnShutdown(view.Close)
 	}
 	served := make(chan error, 1)
 	go func() { served <- web.ServeMultiple(listeners, server, f.web, logging.Slog(logger)) }()

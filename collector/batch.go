@@ -31,6 +31,12 @@ type Edge struct {
 	ids [2]uint64
 }
 
+// NewEdge returns the edge between two identities (for batches made
+// outside a drain, as tests do).
+func NewEdge(local, remote *Identity, role bpf.Role, protocol uint8, port uint16) Edge {
+	return newEdge(local, remote, role, protocol, port)
+}
+
 // newEdge returns the edge between two identities.
 func newEdge(local, remote *Identity, role bpf.Role, protocol uint8, port uint16) Edge {
 	return Edge{Local: local, Remote: remote, Role: role, Protocol: protocol, Port: port, ids: [2]uint64{local.ID, remote.ID}}
@@ -82,8 +88,9 @@ type Batch struct {
 	// First and Last are the sequence numbers of the drains it holds,
 	// counted from 1.
 	First, Last uint64
-	// Start is when the drain before First ended, Time when Last ended
-	// (unix nanoseconds): the batch counts what happened in between.
+	// Start is when the drain before First ended (for the first drain,
+	// when the Drainer was made), Time when Last ended (unix
+	// nanoseconds): the batch counts what happened in between.
 	Start, Time int64
 
 	Flows    []FlowIncrement

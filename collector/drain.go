@@ -104,8 +104,11 @@ func newDrainer(src Sources, cfg *Config, logger log.Logger) *Drainer {
 	return &Drainer{
 		flows: src.Flows, tcp: src.TCP, latency: src.Latency, drops: src.Drops,
 		ttl: cfg.IdleTTL, now: time.Now, logger: logger,
-		names: newResolutions(src.Resolver, cfg.HoldUnresolved),
-		stats: drainStats{drains: map[string]uint64{TriggerInterval: 0, TriggerScrape: 0}},
+		// The first batch counts from here: the tables were loaded
+		// just before.
+		lastEnd: time.Now().UnixNano(),
+		names:   newResolutions(src.Resolver, cfg.HoldUnresolved),
+		stats:   drainStats{drains: map[string]uint64{TriggerInterval: 0, TriggerScrape: 0}},
 	}
 }
 

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-kit/log"
+
 	"github.com/podflow/podflow_exporter/bpf"
 	"github.com/podflow/podflow_exporter/kube"
 )
@@ -73,6 +75,7 @@ type countingSubscriber struct {
 
 type seenBatch struct {
 	first, last uint64
+	start, time int64
 	flows       int
 }
 
@@ -81,7 +84,7 @@ func (s *countingSubscriber) Consume(b *Batch) {
 	defer s.block.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.batches = append(s.batches, seenBatch{b.First, b.Last, len(b.Flows)})
+	s.batches = append(s.batches, seenBatch{b.First, b.Last, b.Start, b.Time, len(b.Flows)})
 	for _, f := range b.Flows {
 		s.bytes += f.TxBytes
 	}
@@ -129,6 +132,15 @@ func TestDrainRunsOnItsOwn(t *testing.T) {
 	}
 	if n, _ := gathered(t, reg, "podflow_drains_total", map[string]string{"trigger": TriggerInterval}); n < 2 {
 		t.Errorf("%v drains on the ticker, want several", n)
+	}
+	// Each batch covers the time since the one before; the first, the
+	// time since the tables were loaded (not since 1970).
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	for i, b := range sub.batches {
+		if b.time < b.start || (i == 0 && b.time-b.start > int64(time.Minute)) || (i > 0 && b.start != sub.batches[i-1].time) {
+			t.Errorf("batch %d covers %d..%d (the one before ended at %d)", b.first, b.start, b.time, sub.batches[max(i-1, 0)].time)
+		}
 	}
 }
 
@@ -215,5 +227,34 @@ func TestConcurrentScrapesShareADrain(t *testing.T) {
 	src.mu.Unlock()
 	if drains >= scrapes {
 		t.Errorf("%d concurrent scrapes drained %d times, want them to share drains", scrapes, drains)
+	}
+}
+
+// TestFirstBatchStartsAtLoad: the first drain's batch counts from when the
+// drainer was made (the tables were just loaded), not from 1970: a live
+// view divides by its length.
+func TestFirstBatchStartsAtLoad(t *testing.T) {
+	src := &fakeSource{}
+	p, err := New(testConfig(100, "flows"), Sources{Flows: src, Resolver: newResolver(), Schema: HostSchema}, log.NewNopLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	sub := &countingSubscriber{}
+	defer p.Drainer().Subscribe("test", sub)()
+	src.addFlow(webTo(addrDB), bpf.FlowCounters{TxBytes: 1, TxPackets: 1})
+	p.Drainer().Sync(TriggerScrape)
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		if n, _, _ := sub.state(); n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no batch after 5s")
+		}
+	}
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	if b := sub.batches[0]; b.start == 0 || b.time < b.start || b.time-b.start > int64(time.Minute) {
+		t.Errorf("the first batch covers %d..%d, want the time since the drainer was made", b.start, b.time)
 	}
 }

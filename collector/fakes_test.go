@@ -259,6 +259,7 @@ func newTestPodflow(t *testing.T, cfg *Config, src *fakeSource, res Resolver, sc
 func registerWithClock(t *testing.T, p *Podflow, clk *clock) *prometheus.Registry {
 	t.Helper()
 	p.drain.now = clk.Now
+	p.drain.lastEnd = clk.Now().UnixNano()
 	reg := prometheus.NewPedanticRegistry()
 	if err := reg.Register(p); err != nil {
 		t.Fatal(err)

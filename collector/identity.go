@@ -153,3 +153,29 @@ func portLabel(protocol uint8, port uint16) string {
 		return ""
 	}
 }
+
+// EdgeLabels gives the identity labels of flow series — the label names
+// and values every flow family on /metrics carries — to readers of batches
+// outside this package (the live view), so that they name an edge as
+// /metrics does.
+type EdgeLabels struct{ labels []label }
+
+// EdgeLabels returns the identity labels of s.
+func (s Schema) EdgeLabels() EdgeLabels { return EdgeLabels{s.identityLabels()} }
+
+// Names returns the label names, in /metrics order.
+func (l EdgeLabels) Names() []string {
+	names := make([]string, len(l.labels))
+	for i, lb := range l.labels {
+		names[i] = lb.name
+	}
+	return names
+}
+
+// Values appends e's label values, in the order of Names, to dst.
+func (l EdgeLabels) Values(dst []string, e *Edge) []string {
+	for _, lb := range l.labels {
+		dst = append(dst, lb.value(e, 0))
+	}
+	return dst
+}

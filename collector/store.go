@@ -18,9 +18,9 @@ type seriesKey struct {
 	edgeKey
 }
 
-// overflowValue is every label value of the series that holds what did not
+// OverflowValue is every label value of the series that holds what did not
 // fit: the series budget, or a full kernel table.
-const overflowValue = "__overflow__"
+const OverflowValue = "__overflow__"
 
 // cells is how a store's families accumulate: V is one series' value (a
 // counter, a histogram) and what is added to it.
@@ -92,7 +92,7 @@ func newStore[V any, C cells[V]](labels []label, max int, specs ...familySpec) *
 	for _, f := range specs {
 		s.families = append(s.families, &family{name: f.name, desc: prometheus.NewDesc(f.name, f.help, s.names(), nil), max: max})
 	}
-	s.overflowLabels = s.pairs(func(*label) string { return overflowValue })
+	s.overflowLabels = s.pairs(func(*label) string { return OverflowValue })
 	return s
 }
 

@@ -107,3 +107,13 @@ func (c *tcp) count(e *Edge, sum *bpf.TCPCounters, now int64) {
 		}
 	}
 }
+
+// ConnectFailureReasons returns the reason label of each TCP event that is
+// a failed connect, as podflow_tcp_connect_failures_total names it.
+func ConnectFailureReasons() map[bpf.TCPEvent]string {
+	out := make(map[bpf.TCPEvent]string, len(failureReasons))
+	for ev, r := range failureReasons {
+		out[ev] = r
+	}
+	return out
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/podflow/podflow_exporter/dashboards"
 	"github.com/podflow/podflow_exporter/internal/testnet"
 	"github.com/podflow/podflow_exporter/internal/testtools"
+	"github.com/podflow/podflow_exporter/live"
 )
 
 // rulesFile is the rule file the PrometheusRule and the Helm chart embed.
@@ -105,6 +106,60 @@ func TestPrometheusAlertsAndDashboards(t *testing.T) {
 		text, _ := exp.scrape()
 		promtoolCheck(t, text)
 	})
+	t.Run("cluster live view", func(t *testing.T) { checkClusterLiveView(t, kn, exp, prom) })
+}
+
+// checkClusterLiveView: an exporter given the Prometheus URL serves the
+// cluster-wide map from the recording rules — web→db with the rates
+// Prometheus has, and refused connects — and names its nodes as the node
+// scope does.
+func checkClusterLiveView(t *testing.T, kn *kubeNode, exp *exporter, prom *testtools.Prometheus) {
+	node := getLiveSnapshot(t, exp.url+"/api/v1/flows?top=0")
+	if node.ClusterAvailable {
+		t.Error("cluster_available without --web.live-view.prometheus-url")
+	}
+	viewer := kn.exporter("--web.live-view.prometheus-url=" + prom.URL())
+	edge := `{local_workload="web",remote_workload="db",remote_service="",role="client"}`
+	before := ruleValue(t, prom, "edge:podflow_flow_transmit_bytes:rate5m"+edge)
+	cluster := getLiveSnapshot(t, viewer.url+"/api/v1/flows?scope=cluster&top=0")
+	after := ruleValue(t, prom, "edge:podflow_flow_transmit_bytes:rate5m"+edge)
+	if cluster.Scope != "cluster" || !cluster.ClusterAvailable {
+		t.Fatalf("scope %q, cluster_available %v", cluster.Scope, cluster.ClusterAvailable)
+	}
+	var found *live.Edge
+	for i, e := range cluster.Edges {
+		if e.Labels["local_workload"] == "web" && e.Labels["remote_workload"] == "db" && e.Labels["remote_service"] == "" && e.Labels["role"] == "client" {
+			found = &cluster.Edges[i]
+		}
+	}
+	if found == nil {
+		t.Fatalf("no web→db client edge in the cluster map: %+v", cluster.Edges)
+	}
+	if r := found.Rate.TransmitBytes; r < min(before, after) || r > max(before, after) || r == 0 {
+		t.Errorf("cluster map: web→db %v B/s, Prometheus said %v then %v", r, before, after)
+	}
+	if found.Rate.ConnectAttempts == 0 || found.Rate.ConnectFailures["refused"] == 0 {
+		t.Errorf("cluster map: web→db connects %v/s, refused %v/s; want both above 0", found.Rate.ConnectAttempts, found.Rate.ConnectFailures)
+	}
+	for _, e := range node.Edges {
+		if e.Labels["local_workload"] == "web" && e.Labels["remote_workload"] == "db" && e.Local.ID != found.Local.ID {
+			t.Errorf("web is node %q in the node map, %q in the cluster map", e.Local.ID, found.Local.ID)
+		}
+	}
+}
+
+// ruleValue is the one sample expr returns now.
+func ruleValue(t *testing.T, prom *testtools.Prometheus, expr string) float64 {
+	t.Helper()
+	v, err := prom.Query(expr)
+	if err != nil || len(v) != 1 {
+		t.Fatalf("%s: %d samples, %v", expr, len(v), err)
+	}
+	f, err := v[0].Float()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
 }
 
 // trafficRound sends web→db traffic of every kind the dashboards show:

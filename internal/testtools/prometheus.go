@@ -245,3 +245,6 @@ func (p *Prometheus) TargetHealth() (health, lastError string, err error) {
 	}
 	return data.ActiveTargets[0].Health, data.ActiveTargets[0].LastError, nil
 }
+
+// URL is the Prometheus server's base URL (http://127.0.0.1:PORT).
+func (p *Prometheus) URL() string { return p.url }

@@ -1,0 +1,266 @@
+// Copyright 2026 The podflow_exporter Authors
+// SPDX-License-Identifier: Apache-2.0
+
+// Package live is the exporter's live view: the drains' named flows as a
+// JSON snapshot (GET /api/v1/flows), a stream of additive deltas
+// (GET /api/v1/flows/stream, Server-Sent Events), and the page that draws
+// them (GET /flows). It shows the edges /metrics counts, at drain
+// granularity: it subscribes to the collector's Drainer like the series
+// behind /metrics do, so nothing per packet or per connection reaches it.
+package live
+
+import (
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/podflow/podflow_exporter/bpf"
+	"github.com/podflow/podflow_exporter/collector"
+)
+
+// Options size the live view.
+type Options struct {
+	// Schema is the label schema of /metrics, which edges are named by.
+	Schema collector.Schema
+	// MaxEdges bounds the edges held (--collector.max-series-per-family):
+	// increments of edges beyond it go to one edge labelled __overflow__.
+	MaxEdges int
+	// IdleTTL removes an edge without increments for this long, as its
+	// series leave /metrics (--collector.flows.idle-ttl).
+	IdleTTL time.Duration
+	// RateWindow is the shortest window rates are taken over
+	// (--collector.drain-interval).
+	RateWindow time.Duration
+	// MaxClients bounds the streams served at once.
+	MaxClients int
+	// Cluster answers scope=cluster; nil without a Prometheus URL.
+	Cluster *Cluster
+}
+
+// Model holds the live view's edges, fed by every drain (it is a
+// collector.Subscriber), and the streams that follow them.
+type Model struct {
+	opts       Options
+	labels     collector.EdgeLabels
+	labelNames []string
+	// boot tells this run's event IDs from another's: a Last-Event-ID
+	// of an earlier run gets a fresh snapshot.
+	boot string
+	done chan struct{}
+
+	mu       sync.Mutex
+	edges    map[edgeKey]*edge
+	overflow *edge // the __overflow__ edge, nil until needed
+	nextID   uint64
+	seq      uint64 // last drain applied
+	time     int64  // when drain seq ended, unix nanoseconds
+	// windowStart is when the current rate window began; window the
+	// length of the last complete one.
+	windowStart int64
+	window      time.Duration
+	history     []*message // the latest deltas, for resuming streams
+	historyLen  int        // their edges, summed
+	clients     map[*client]struct{}
+	closed      bool
+	stats       stats
+	// touched maps the edges of the batch being applied to their place
+	// in its message (reused: one per drain).
+	touched map[*edge]int
+}
+
+// stats are the live view's self-metrics.
+type stats struct {
+	messages, merges, rejected, overflowed uint64
+}
+
+// edgeKey is an edge as a drain names it: identities never reused, so
+// equal keys are the same edge.
+type edgeKey struct {
+	local, remote uint64
+	role          bpf.Role
+	protocol      uint8
+	port          uint16
+}
+
+// edge is one edge of the view. desc is set once and read-only after, so
+// streams read it without the lock.
+type edge struct {
+	desc  Edge // ID, Local, Remote, Labels
+	key   edgeKey
+	total counts
+	mark  counts // total at the start of the rate window
+	rate  Rates  // over the last complete window
+	last  int64  // unix nanoseconds of the last increment
+}
+
+// New returns an empty live view.
+func New(opts Options) *Model {
+	l := opts.Schema.EdgeLabels()
+	return &Model{
+		opts:       opts,
+		labels:     l,
+		labelNames: l.Names(),
+		boot:       strconv.FormatInt(time.Now().UnixMilli(), 10),
+		done:       make(chan struct{}),
+		edges:      map[edgeKey]*edge{},
+		clients:    map[*client]struct{}{},
+		touched:    map[*edge]int{},
+	}
+}
+
+// Close ends every stream (at shutdown: a stream never ends by itself).
+func (m *Model) Close() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.closed {
+		m.closed = true
+		close(m.done)
+	}
+}
+
+// Consume implements collector.Subscriber: b's increments are added to
+// their edges, and the delta goes to every stream.
+func (m *Model) Consume(b *collector.Batch) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	msg := &message{first: b.First, last: b.Last, start: b.Start, time: b.Time}
+	msg.removed = m.expire(b.Time - int64(m.opts.IdleTTL))
+	clear(m.touched)
+	batchCounts(b, func(e *collector.Edge, c *counts) {
+		m.count(msg, m.edgeOf(e), c, b.Time)
+	})
+	if o := overflowCounts(b); o != (counts{}) {
+		m.count(msg, m.overflowEdge(), &o, b.Time)
+	}
+	m.roll(b)
+	m.seq, m.time = b.Last, b.Time
+	m.remember(msg)
+	for c := range m.clients {
+		c.push(msg, &m.stats)
+	}
+}
+
+// count adds c to e and to msg's delta of e.
+func (m *Model) count(msg *message, e *edge, c *counts, now int64) {
+	e.total.add(c)
+	e.last = now
+	if i, ok := m.touched[e]; ok {
+		msg.edges[i].d.add(c)
+		return
+	}
+	m.touched[e] = len(msg.edges)
+	msg.edges = append(msg.edges, delta{e: e, d: *c})
+}
+
+// edgeOf returns the edge of e, made if new, or the __overflow__ edge
+// when the budget is full.
+func (m *Model) edgeOf(e *collector.Edge) *edge {
+	k := edgeKey{local: e.Local.ID, remote: e.Remote.ID, role: e.Role, protocol: e.Protocol, port: e.Port}
+	if ed, ok := m.edges[k]; ok {
+		return ed
+	}
+	if len(m.edges) >= m.opts.MaxEdges {
+		m.stats.overflowed++
+		return m.overflowEdge()
+	}
+	values := m.labels.Values(make([]string, 0, len(m.labelNames)), e)
+	labels := make(map[string]string, len(values))
+	for i, v := range values {
+		labels[m.labelNames[i]] = v
+	}
+	m.nextID++
+	ed := &edge{key: k, desc: Edge{
+		ID:     "e" + strconv.FormatUint(m.nextID, 10),
+		Local:  nodeOf(&e.Local.Peer),
+		Remote: nodeOf(&e.Remote.Peer),
+		Labels: labels,
+	}}
+	m.edges[k] = ed
+	return ed
+}
+
+// overflowEdge returns the edge that holds what the budget or the
+// kernel's tables could not: every label __overflow__, as on /metrics.
+func (m *Model) overflowEdge() *edge {
+	if m.overflow == nil {
+		labels := make(map[string]string, len(m.labelNames))
+		for _, n := range m.labelNames {
+			labels[n] = collector.OverflowValue
+		}
+		n := Node{ID: collector.OverflowValue, Name: collector.OverflowValue, Kind: collector.OverflowValue}
+		m.overflow = &edge{desc: Edge{ID: collector.OverflowValue, Local: n, Remote: n, Labels: labels}}
+	}
+	return m.overflow
+}
+
+// expire removes the edges without increments since cutoff and returns
+// their IDs.
+func (m *Model) expire(cutoff int64) []string {
+	var removed []string
+	for k, e := range m.edges {
+		if e.last < cutoff {
+			delete(m.edges, k)
+			removed = append(removed, e.desc.ID)
+		}
+	}
+	if m.overflow != nil && m.overflow.last < cutoff {
+		removed = append(removed, m.overflow.desc.ID)
+		m.overflow = nil
+	}
+	return removed
+}
+
+// roll ends the rate window when it is RateWindow long: each edge's rate
+// becomes what it gained in it.
+func (m *Model) roll(b *collector.Batch) {
+	if m.windowStart == 0 {
+		m.windowStart = b.Start
+		if m.windowStart == 0 {
+			m.windowStart = b.Time
+		}
+	}
+	w := time.Duration(b.Time - m.windowStart)
+	if w < m.opts.RateWindow {
+		return
+	}
+	m.each(func(e *edge) {
+		e.rate = rates(&e.total, &e.mark, w.Seconds())
+		e.mark = e.total
+	})
+	m.window, m.windowStart = w, b.Time
+}
+
+// each calls f with every edge, the __overflow__ edge last.
+func (m *Model) each(f func(*edge)) {
+	for _, e := range m.edges {
+		f(e)
+	}
+	if m.overflow != nil {
+		f(m.overflow)
+	}
+}
+
+// nodeOf names one side of an edge as a graph node. The service a remote
+// pod was reached by is the edge's (remote_service), not the node's: a pod
+// is one node however it is reached.
+func nodeOf(p *collector.Peer) Node {
+	n := Node{Kind: p.Kind, Namespace: p.Namespace}
+	switch {
+	case p.Pod != "":
+		n.Name = p.Pod
+	case p.Workload != "":
+		n.Name = p.Workload
+	default:
+		n.Name = p.Namespace
+	}
+	if p.Namespace != "" && n.Name != p.Namespace {
+		n.Name = p.Namespace + "/" + n.Name
+	}
+	n.ID = nodeID(p.Kind, p.Namespace, p.Workload, p.Pod)
+	return n
+}
+
+// nodeID keys a graph node; cluster scope keys its workloads alike.
+func nodeID(kind, namespace, workload, pod string) string {
+	return kind + "|" + namespace + "|" + workload + "|" + pod
+}
