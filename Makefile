@@ -17,12 +17,12 @@ LDFLAGS   := -X $(VERSION_PKG).Version=$(shell cat VERSION) \
 	-X $(VERSION_PKG).BuildUser=$(shell id -un)@$(shell hostname) \
 	-X $(VERSION_PKG).BuildDate=$(shell date +%Y%m%d-%H:%M:%S)
 
-.PHONY: all build run test unit e2e deps tools generate lint bench bench-iperf crossbuild tarball clean manifests
+.PHONY: all build run test unit e2e deps tools assets generate lint bench bench-iperf crossbuild tarball clean manifests
 
 all: lint build test
 
-## build: the binary, without clang (the eBPF objects are committed).
-build:
+## build: the binary, without clang (the eBPF objects are committed), with the /flows page's graph library.
+build: assets
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) .
 
 ## run: build, then run in the foreground (as root: it loads eBPF programs).
@@ -33,12 +33,25 @@ run: build
 deps:
 	./scripts/install-deps.sh
 
+## assets: the /flows page's graph library, installed by npm ci from package-lock.json (cached: again only when the lock is newer than node_modules) and copied into live/assets/vendor/ for go:embed. Never committed.
+# node_modules holds no Go file, so go vet ./... and go build see nothing of it.
+GRAPH_LIB := live/assets/vendor/cytoscape.min.js
+assets: $(GRAPH_LIB)
+
+node_modules/.package-lock.json: package-lock.json package.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+$(GRAPH_LIB): node_modules/.package-lock.json
+	mkdir -p $(@D)
+	cp node_modules/cytoscape/dist/cytoscape.min.js $@
+
 ## tools: the real tools the tests use (Prometheus, promtool, kube-apiserver, helm...), built from tools/ (cached).
 tools:
 	./scripts/install-tools.sh
 
 ## test: everything CI runs.
-test: deps tools lint
+test: deps tools assets lint
 	$(SUDO) env "PATH=$$PATH" GOFLAGS="$(GOFLAGS)" $(GO) test -count=1 -timeout 30m ./...
 
 ## unit: the tests that need neither root nor a kernel nor a control plane.
@@ -46,7 +59,7 @@ unit:
 	$(GO) test -count=1 ./collector/ ./internal/cgroups/ ./internal/logging/
 
 ## e2e: the built binary against real traffic, promtool and signals.
-e2e: deps tools
+e2e: deps tools assets
 	$(SUDO) env "PATH=$$PATH" $(GO) test -count=1 -v ./e2e/
 
 ## generate: recompile the eBPF C into the committed objects (needs clang 14).
@@ -64,6 +77,7 @@ bench: deps
 	$(GO) test -run '^$$' -bench FlowsCollect -benchtime 10x ./collector/
 	$(SUDO) env "PATH=$$PATH" $(GO) test -run '^$$' -bench IndexWalk -benchtime 20x ./internal/cgroups/
 	$(SUDO) env "PATH=$$PATH" $(GO) test -run '^$$' -bench Scrape -benchtime 5x ./e2e/
+	$(SUDO) env "PATH=$$PATH" $(GO) test -run '^$$' -bench DrainInterval -benchtime 3x ./e2e/
 	$(GO) test -run '^$$' -bench 'CacheSync|Remote|PodByUID|ScrapeResolved' -benchtime 3x -timeout 30m ./kube/
 	$(SUDO) env "PATH=$$PATH" $(GO) test -run '^$$' -bench Translate -benchtime 20000x ./internal/conntrack/
 
@@ -91,4 +105,4 @@ manifests:
 	  > deploy/kubernetes/podflow-exporter.yaml
 
 clean:
-	rm -rf $(BIN) .build .tarballs
+	rm -rf $(BIN) .build .tarballs live/assets/vendor

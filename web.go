@@ -147,6 +147,9 @@ func newMux(reg *prometheus.Registry, view *live.Model, f *flags, logger log.Log
 			}
 			mux.Handle(p, h)
 		}
+		page := live.PageHandler()
+		mux.Handle("/flows", page)
+		mux.Handle("/flows/", page)
 		links = append(links,
 			web.LandingLinks{Address: "/flows", Text: "Live view", Description: "who talks to whom on this node, as it happens"},
 			web.LandingLinks{Address: "/api/v1/flows", Text: "Flows API", Description: "JSON snapshot; /api/v1/flows/stream streams deltas"})

@@ -77,12 +77,12 @@ type drainCall struct {
 }
 
 // DefaultDrainInterval is --collector.drain-interval's default. Measured
-// on 2 cores (BenchmarkScrape, docs/benchmarks.md), a drain and a scrape
-// of 100,000 flows take 85 ms (0.85 µs per flow: kernel batch reads, naming,
-// series; emitting them only at scrapes), plus ~10 ms of wall time, mostly
-// waiting for the table swap's RCU grace period. Every 5 s that is under
-// 0.2% of one core for 10,000 active flows and under 2% for 100,000 (every
-// second it would be five times that). The kernel's flow table (65,536 entries by default)
+// on 2 cores with the real exporter (BenchmarkDrainInterval,
+// docs/benchmarks.md), a drain costs about 3 ms of CPU plus 2 µs per
+// active flow (kernel batch reads, naming, the /metrics series and the
+// live view): 10,000 active flows cost 0.45% of one core every 5 s, 2.5%
+// every second, 12% every 200 ms (about 4% every 5 s for 100,000, by
+// extrapolation). The kernel's flow table (65,536 entries by default)
 // needs room for the distinct flows of one drain interval: every 5 s it
 // holds 13,000 new flows a second, three times what a 15 s scrape interval
 // allowed when scrapes alone drained. And the live view moves every 5 s.

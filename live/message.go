@@ -6,6 +6,7 @@ package live
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"sort"
 	"strconv"
 	"sync"
@@ -52,29 +53,57 @@ func mergeMessages(ms []*message) *message {
 	return out
 }
 
-// wire returns m as the API shows it.
+// wire returns m as the API shows it, without its edges (encode writes
+// them).
 func (m *message) wire() Delta {
-	d := Delta{
+	return Delta{
 		FirstSeq:        m.first,
 		LastSeq:         m.last,
 		Time:            formatTime(m.time),
 		IntervalSeconds: time.Duration(m.time - m.start).Seconds(),
-		Edges:           make([]Edge, len(m.edges)),
 		Removed:         m.removed,
 	}
-	for i := range m.edges {
-		d.Edges[i] = m.edges[i].e.desc
-		d.Edges[i].Total = m.edges[i].d.wire()
-	}
-	return d
 }
 
-// encode returns m's Server-Sent Events frame, made once.
+// encode returns m's Server-Sent Events frame, made once: the JSON of
+// m.wire(), each edge's description copied from its head.
 func (m *message) encode(boot string) []byte {
 	m.once.Do(func() {
-		m.frame = event(boot, m.last, "delta", m.wire())
+		var b bytes.Buffer
+		b.Grow(64 + len(m.edges)*512)
+		b.WriteString("id: " + eventID(boot, m.last) + "\nevent: delta\ndata: ")
+		d := m.wire()
+		fmt.Fprintf(&b, `{"first_seq":%d,"last_seq":%d,"time":`, d.FirstSeq, d.LastSeq)
+		b.Write(jsonValue(d.Time))
+		b.WriteString(`,"interval_seconds":`)
+		b.Write(jsonValue(d.IntervalSeconds))
+		b.WriteString(`,"edges":[`)
+		for i := range m.edges {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.Write(m.edges[i].e.head)
+			b.Write(jsonValue(m.edges[i].d.wire()))
+			b.WriteByte('}')
+		}
+		b.WriteByte(']')
+		if len(d.Removed) > 0 {
+			b.WriteString(`,"removed":`)
+			b.Write(jsonValue(d.Removed))
+		}
+		b.WriteString("}\n\n")
+		m.frame = b.Bytes()
 	})
 	return m.frame
+}
+
+// jsonValue is v's JSON; the wire types always marshal.
+func jsonValue(v any) []byte {
+	data, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return data
 }
 
 // event returns one Server-Sent Events frame. JSON has no raw newlines,

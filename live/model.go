@@ -10,6 +10,7 @@
 package live
 
 import (
+	"encoding/json"
 	"strconv"
 	"sync"
 	"time"
@@ -85,7 +86,11 @@ type edgeKey struct {
 // edge is one edge of the view. desc is set once and read-only after, so
 // streams read it without the lock.
 type edge struct {
-	desc  Edge // ID, Local, Remote, Labels
+	desc Edge // ID, Local, Remote, Labels
+	// head is desc's JSON up to its total, made once: a delta sends every
+	// changed edge, and encoding its labels each time was most of a
+	// stream's cost (docs/benchmarks.md).
+	head  []byte
 	key   edgeKey
 	total counts
 	mark  counts // total at the start of the rate window
@@ -123,7 +128,8 @@ func (m *Model) Close() {
 func (m *Model) Consume(b *collector.Batch) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	msg := &message{first: b.First, last: b.Last, start: b.Start, time: b.Time}
+	msg := &message{first: b.First, last: b.Last, start: b.Start, time: b.Time,
+		edges: make([]delta, 0, len(b.Flows)+len(b.TCP)/2)}
 	msg.removed = m.expire(b.Time - int64(m.opts.IdleTTL))
 	clear(m.touched)
 	batchCounts(b, func(e *collector.Edge, c *counts) {
@@ -169,14 +175,29 @@ func (m *Model) edgeOf(e *collector.Edge) *edge {
 		labels[m.labelNames[i]] = v
 	}
 	m.nextID++
-	ed := &edge{key: k, desc: Edge{
+	ed := newEdge(Edge{
 		ID:     "e" + strconv.FormatUint(m.nextID, 10),
 		Local:  nodeOf(&e.Local.Peer),
 		Remote: nodeOf(&e.Remote.Peer),
 		Labels: labels,
-	}}
+	})
+	ed.key = k
 	m.edges[k] = ed
 	return ed
+}
+
+// newEdge returns an edge described by desc, its JSON head made.
+func newEdge(desc Edge) *edge {
+	head, err := json.Marshal(struct {
+		ID     string            `json:"id"`
+		Local  Node              `json:"local"`
+		Remote Node              `json:"remote"`
+		Labels map[string]string `json:"labels"`
+	}{desc.ID, desc.Local, desc.Remote, desc.Labels})
+	if err != nil { // strings and maps of strings always marshal
+		panic(err)
+	}
+	return &edge{desc: desc, head: append(head[:len(head)-1], `,"total":`...)}
 }
 
 // overflowEdge returns the edge that holds what the budget or the
@@ -188,7 +209,7 @@ func (m *Model) overflowEdge() *edge {
 			labels[n] = collector.OverflowValue
 		}
 		n := Node{ID: collector.OverflowValue, Name: collector.OverflowValue, Kind: collector.OverflowValue}
-		m.overflow = &edge{desc: Edge{ID: collector.OverflowValue, Local: n, Remote: n, Labels: labels}}
+		m.overflow = newEdge(Edge{ID: collector.OverflowValue, Local: n, Remote: n, Labels: labels})
 	}
 	return m.overflow
 }

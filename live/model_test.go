@@ -174,3 +174,37 @@ func TestExpire(t *testing.T) {
 		t.Errorf("last delta removed %v, want [%s]", h.removed, id)
 	}
 }
+
+// TestDeltaEncoding: the frame a delta is sent as, assembled from each
+// edge's pre-encoded description, is exactly the JSON of live.Delta.
+func TestDeltaEncoding(t *testing.T) {
+	w := newWorld()
+	m := testModel(2)
+	b := w.batch()
+	for i := 1; i <= 3; i++ { // the third goes to __overflow__
+		b.Flows = append(b.Flows, flow(w.edge("a \"quoted\" ünït", fmt.Sprintf("r%d", i), 80), uint64(i), 1))
+	}
+	b.TCP = append(b.TCP, collector.TCPIncrement{Edge: w.edge("a \"quoted\" ünït", "r1", 80)})
+	b.TCP[0].Events[bpf.TCPConnectAttempt], b.TCP[0].Events[bpf.TCPFailRefused] = 2, 1
+	check := func() {
+		t.Helper()
+		msg := m.history[len(m.history)-1]
+		d := msg.wire()
+		d.Edges = make([]Edge, len(msg.edges))
+		for i := range msg.edges {
+			d.Edges[i] = msg.edges[i].e.desc
+			d.Edges[i].Total = msg.edges[i].d.wire()
+		}
+		if got, want := string(msg.encode(m.boot)), string(event(m.boot, msg.last, "delta", d)); got != want {
+			t.Errorf("delta %d encoded as\n%s\nwant\n%s", msg.last, got, want)
+		}
+	}
+	m.Consume(b)
+	if n := len(m.history[len(m.history)-1].edges); n != 3 {
+		t.Fatalf("the delta has %d edges, want 2 and __overflow__", n)
+	}
+	check()
+	w.step = 2 * time.Minute
+	m.Consume(w.batch()) // every edge removed
+	check()
+}

@@ -2,11 +2,12 @@
 # Installs the Debian packages the tests need (clang to regenerate the eBPF
 # objects, bpftool, iproute2 and friends for test networks, iperf3 for the
 # load benchmark, strace to see that bad input creates no eBPF object,
-# systemd for systemd-socket-activate). Idempotent: installs only what is
+# systemd for systemd-socket-activate, chromium for the /flows page's browser
+# test, driven by playwright-core from npm). Idempotent: installs only what is
 # missing.
 set -euo pipefail
 
-packages=(clang llvm bpftool libbpf-dev iproute2 iptables ethtool conntrack iperf3 etcd-server util-linux libcap2-bin strace systemd)
+packages=(clang llvm bpftool libbpf-dev iproute2 iptables ethtool conntrack iperf3 etcd-server util-linux libcap2-bin strace systemd chromium)
 
 missing=()
 for p in "${packages[@]}"; do
