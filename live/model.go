@@ -64,9 +64,6 @@ type Model struct {
 	clients     map[*client]struct{}
 	closed      bool
 	stats       stats
-	// touched maps the edges of the batch being applied to their place
-	// in its message (reused: one per drain).
-	touched map[*edge]int
 }
 
 // stats are the live view's self-metrics.
@@ -96,6 +93,11 @@ type edge struct {
 	mark  counts // total at the start of the rate window
 	rate  Rates  // over the last complete window
 	last  int64  // unix nanoseconds of the last increment
+	// inDrain is the last drain that counted the edge, and at its place
+	// in that drain's message: a drain finds an edge in several tables
+	// without a map lookup.
+	inDrain uint64
+	at      int
 }
 
 // New returns an empty live view.
@@ -109,7 +111,6 @@ func New(opts Options) *Model {
 		done:       make(chan struct{}),
 		edges:      map[edgeKey]*edge{},
 		clients:    map[*client]struct{}{},
-		touched:    map[*edge]int{},
 	}
 }
 
@@ -131,7 +132,6 @@ func (m *Model) Consume(b *collector.Batch) {
 	msg := &message{first: b.First, last: b.Last, start: b.Start, time: b.Time,
 		edges: make([]delta, 0, len(b.Flows)+len(b.TCP)/2)}
 	msg.removed = m.expire(b.Time - int64(m.opts.IdleTTL))
-	clear(m.touched)
 	batchCounts(b, func(e *collector.Edge, c *counts) {
 		m.count(msg, m.edgeOf(e), c, b.Time)
 	})
@@ -150,11 +150,11 @@ func (m *Model) Consume(b *collector.Batch) {
 func (m *Model) count(msg *message, e *edge, c *counts, now int64) {
 	e.total.add(c)
 	e.last = now
-	if i, ok := m.touched[e]; ok {
-		msg.edges[i].d.add(c)
+	if e.inDrain == msg.last {
+		msg.edges[e.at].d.add(c)
 		return
 	}
-	m.touched[e] = len(msg.edges)
+	e.inDrain, e.at = msg.last, len(msg.edges)
 	msg.edges = append(msg.edges, delta{e: e, d: *c})
 }
 
