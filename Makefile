@@ -88,7 +88,7 @@ bench-iperf: deps
 
 ## crossbuild: release binaries for linux/amd64 and linux/arm64 with promu.
 # promu crossbuild runs in Docker; promu build per GOARCH needs only Go.
-crossbuild: tools
+crossbuild: tools assets
 	for arch in amd64 arm64; do GOARCH=$$arch $(PROMU) build --prefix .build/linux-$$arch || exit 1; done
 
 ## tarball: release archives of the crossbuild.

@@ -146,6 +146,7 @@ func checkClusterLiveView(t *testing.T, kn *kubeNode, exp *exporter, prom *testt
 			t.Errorf("web is node %q in the node map, %q in the cluster map", e.Local.ID, found.Local.ID)
 		}
 	}
+	checkClusterPage(t, viewer, found)
 }
 
 // ruleValue is the one sample expr returns now.

@@ -137,11 +137,5 @@ func (c *Cluster) Snapshot(ctx context.Context, n int) (Snapshot, error) {
 // clusterNode is a workload as the node scope names it at
 // --kube.aggregation=workload, so both maps key it alike.
 func clusterNode(kind, namespace, workload string) Node {
-	name := workload
-	if namespace != "" && workload != "" {
-		name = namespace + "/" + workload
-	} else if workload == "" {
-		name = namespace
-	}
-	return Node{ID: nodeID(kind, namespace, workload, ""), Name: name, Kind: kind, Namespace: namespace}
+	return Node{ID: nodeID(kind, namespace, workload, ""), Name: nodeName(kind, namespace, workload), Kind: kind, Namespace: namespace}
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/podflow/podflow_exporter/bpf"
 	"github.com/podflow/podflow_exporter/collector"
+	"github.com/podflow/podflow_exporter/kube"
 )
 
 // Options size the live view.
@@ -265,19 +266,28 @@ func (m *Model) each(f func(*edge)) {
 // pod was reached by is the edge's (remote_service), not the node's: a pod
 // is one node however it is reached.
 func nodeOf(p *collector.Peer) Node {
-	n := Node{Kind: p.Kind, Namespace: p.Namespace}
+	name := p.Pod
+	if name == "" {
+		name = p.Workload
+	}
+	return Node{ID: nodeID(p.Kind, p.Namespace, p.Workload, p.Pod), Name: nodeName(p.Kind, p.Namespace, name), Kind: p.Kind, Namespace: p.Namespace}
+}
+
+// nodeName is "namespace/name", or the namespace alone at
+// --kube.aggregation=namespace. A service or a node (which are not
+// workloads) is prefixed by its kind, so that service shop/db is not
+// taken for the workload shop/db that serves it.
+func nodeName(kind, namespace, name string) string {
+	n := name
 	switch {
-	case p.Pod != "":
-		n.Name = p.Pod
-	case p.Workload != "":
-		n.Name = p.Workload
-	default:
-		n.Name = p.Namespace
+	case name == "":
+		n = namespace
+	case namespace != "":
+		n = namespace + "/" + name
 	}
-	if p.Namespace != "" && n.Name != p.Namespace {
-		n.Name = p.Namespace + "/" + n.Name
+	if kind == kube.KindService || kind == kube.KindNode {
+		n = kind + " " + n
 	}
-	n.ID = nodeID(p.Kind, p.Namespace, p.Workload, p.Pod)
 	return n
 }
 

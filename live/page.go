@@ -6,8 +6,8 @@ package live
 import (
 	"bytes"
 	"crypto/sha256"
-	"embed"
 	"encoding/hex"
+	"fmt"
 	"io/fs"
 	"mime"
 	"net/http"
@@ -19,10 +19,9 @@ import (
 // The page's own files are hand-written and committed; assets/vendor/ holds
 // the graph library, copied from node_modules by `make assets` (npm ci) and
 // never committed. A build without it serves the page as a table, with a
-// notice that says how to get the graph.
-//
-//go:embed all:assets
-var assets embed.FS
+// notice that says how to get the graph. The embed directive is in
+// page_embed.go; the build tag podflow_nographlib (page_embed_nograph.go)
+// leaves the library out even when it is there, for the test of that case.
 
 // GraphLibrary is the graph library's file under assets/: cytoscape.js,
 // chosen for the first render with a layout of its own and in-place
@@ -34,8 +33,21 @@ const graphPlaceholder = "<!--graph-library-->"
 
 // GraphLibraryBuiltIn says whether this binary embeds the graph library.
 func GraphLibraryBuiltIn() bool {
-	_, err := fs.Stat(assets, "assets/"+GraphLibrary)
+	return hasGraphLibrary(embedded())
+}
+
+func hasGraphLibrary(files fs.FS) bool {
+	_, err := fs.Stat(files, GraphLibrary)
 	return err == nil
+}
+
+// embedded is the embedded assets/ directory.
+func embedded() fs.FS {
+	files, err := fs.Sub(assets, "assets")
+	if err != nil {
+		panic(err) // the directory is embedded
+	}
+	return files
 }
 
 // PageHandler serves the live view page at /flows and its files at
@@ -43,16 +55,22 @@ func GraphLibraryBuiltIn() bool {
 // mux.Handle("/flows/", h). The page's URLs are relative to /flows, so
 // /flows/ (and /flows/anything else) redirect to it.
 func PageHandler() http.Handler {
-	files, err := fs.Sub(assets, "assets")
+	h, err := pageHandler(embedded())
 	if err != nil {
-		panic(err) // the directory is embedded
+		panic(err) // the files are embedded: the build is broken
 	}
+	return h
+}
+
+// pageHandler serves the page from files, which hold what assets/ holds:
+// index.html, the page's modules and, when built in, the graph library.
+func pageHandler(files fs.FS) (http.Handler, error) {
 	index, err := fs.ReadFile(files, "index.html")
 	if err != nil {
-		panic(err)
+		return nil, fmt.Errorf("live view page: %w", err)
 	}
 	script := ""
-	if GraphLibraryBuiltIn() {
+	if hasGraphLibrary(files) {
 		script = `<script src="flows/assets/` + GraphLibrary + `"></script>`
 	}
 	p := &page{files: map[string]file{}}
@@ -67,9 +85,9 @@ func PageHandler() http.Handler {
 		return err
 	})
 	if err != nil {
-		panic(err)
+		return nil, fmt.Errorf("live view page: %w", err)
 	}
-	return p
+	return p, nil
 }
 
 type page struct {

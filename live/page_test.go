@@ -6,11 +6,14 @@ package live
 import (
 	"io"
 	"io/fs"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
+	"testing/fstest"
 )
 
 // pageMux mounts PageHandler as the exporter does.
@@ -90,6 +93,74 @@ func TestPageGraphLibrary(t *testing.T) {
 	lib := get(t, pageMux(), "GET", "/flows/assets/"+GraphLibrary, nil)
 	if want := map[bool]int{true: 200, false: 404}[GraphLibraryBuiltIn()]; lib.StatusCode != want {
 		t.Errorf("GET the library: %d, want %d", lib.StatusCode, want)
+	}
+}
+
+// TestPageWithoutGraphLibrary: served from the committed files alone (a
+// plain go build, without make assets), the page has no script tag for the
+// library, the notice that says how to get it, and every module; with the
+// library among the files it has the tag and serves the library.
+func TestPageWithoutGraphLibrary(t *testing.T) {
+	committed := fstest.MapFS{}
+	err := fs.WalkDir(embedded(), ".", func(name string, d fs.DirEntry, err error) error {
+		switch {
+		case err != nil:
+			return err
+		case d.IsDir() && name == "vendor": // installed by make assets, never committed
+			return fs.SkipDir
+		case d.IsDir():
+			return nil
+		}
+		b, err := fs.ReadFile(embedded(), name)
+		committed[name] = &fstest.MapFile{Data: b}
+		return err
+	})
+	if err != nil || committed["index.html"] == nil || committed["flows.js"] == nil {
+		t.Fatalf("the committed files: %v, %v", err, slices.Collect(maps.Keys(committed)))
+	}
+	tag := `<script src="flows/assets/` + GraphLibrary + `"></script>`
+	serve := func(files fs.FS) (page string, lib int) {
+		t.Helper()
+		h, err := pageHandler(files)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/flows", h)
+		mux.Handle("/flows/", h)
+		resp := get(t, mux, "GET", "/flows", nil)
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET /flows: %d", resp.StatusCode)
+		}
+		if code := get(t, mux, "GET", "/flows/assets/flows.js", nil).StatusCode; code != http.StatusOK {
+			t.Errorf("GET flows.js: %d", code)
+		}
+		return string(body), get(t, mux, "GET", "/flows/assets/"+GraphLibrary, nil).StatusCode
+	}
+
+	page, lib := serve(committed)
+	if strings.Contains(page, tag) || strings.Contains(page, "vendor/") || lib != http.StatusNotFound {
+		t.Errorf("without the library: script tag %v, GET the library %d; want no tag, 404", strings.Contains(page, tag), lib)
+	}
+	if !strings.Contains(page, `<p id="notice"`) || !strings.Contains(page, "run <code>make assets</code> (npm ci) and rebuild") {
+		t.Error("without the library, the page lacks the notice that says to run make assets")
+	}
+	if strings.Contains(page, graphPlaceholder) {
+		t.Error("the placeholder is still in the page")
+	}
+
+	committed[GraphLibrary] = &fstest.MapFile{Data: []byte("window.cytoscape = function () {};\n")}
+	page, lib = serve(committed)
+	if strings.Count(page, tag) != 1 || lib != http.StatusOK {
+		t.Errorf("with the library: %d script tags, GET the library %d; want 1, 200", strings.Count(page, tag), lib)
+	}
+	if strings.Index(page, tag) > strings.Index(page, "flows/assets/flows.js") {
+		t.Error("the library's script tag comes after the page's module, which needs it")
+	}
+
+	if _, err := pageHandler(fstest.MapFS{"flows.js": {}}); err == nil {
+		t.Error("files without index.html: no error")
 	}
 }
 

@@ -12,7 +12,8 @@
 //	{"cmd":"filter","text":"port=80","failuresOnly":true}
 //	{"cmd":"sort","column":"Sent"}
 //	{"cmd":"clickRow","id":"..."}   {"cmd":"clickNode","label":"..."}
-//	{"cmd":"pause"}                  {"cmd":"screenshot","path":"/tmp/x.png"}
+//	{"cmd":"pause"}                  {"cmd":"scope","scope":"cluster"}
+//	{"cmd":"screenshot","path":"/tmp/x.png"}
 //	{"cmd":"close"}
 import readline from 'node:readline';
 import { launch } from './chromium.mjs';
@@ -29,7 +30,11 @@ async function open({ url, user, password }) {
   });
   page = await context.newPage();
   page.on('pageerror', (e) => problems.push('pageerror: ' + e.message));
-  page.on('console', (m) => { if (m.type() === 'error') problems.push('console: ' + m.text()); });
+  page.on('console', (m) => {
+    if (m.type() !== 'error') return;
+    const at = m.location() && m.location().url;
+    problems.push('console: ' + m.text() + (at ? ` (${at})` : ''));
+  });
   // Without credentials for a server that asks, headless Chromium fails
   // the navigation (no one to prompt); the 401 was seen all the same.
   let status = 0;
@@ -58,6 +63,10 @@ async function observe() {
   }));
   view.status = await page.textContent('#status');
   view.count = await page.textContent('#count');
+  view.scope = await page.evaluate(() => podflowView.scope);
+  view.scopeSwitch = await page.isVisible('#scope');
+  view.graphVisible = await page.isVisible('#graph-pane');
+  view.notice = (await page.isVisible('#notice')) ? await page.innerText('#notice') : '';
   view.details = await details();
   view.problems = problems.splice(0);
   return view;
@@ -107,6 +116,10 @@ const commands = {
   clickNode,
   async pause() {
     await page.click('#pause');
+    return observe();
+  },
+  async scope({ scope }) {
+    await page.click(`#scope-${scope}`);
     return observe();
   },
   async screenshot({ path }) {

@@ -6,7 +6,7 @@
 // gives the same numbers in Prometheus.
 
 import { OTHER, failures } from './state.js';
-import { bytes, count, rate, seconds, selector } from './format.js';
+import { bytes, count, percent, perSecond, rate, seconds, selector } from './format.js';
 
 // edgeQueries are the PromQL for an edge's numbers, by what they show.
 export function edgeQueries(e, labelNames) {
@@ -68,8 +68,21 @@ function queriesList(qs) {
   return list;
 }
 
+// rateCounters are an edge's numbers in cluster scope, which has rates
+// over 5 m only (Prometheus's recording rules), no totals.
+function rateCounters(r) {
+  const reasons = Object.entries(r.connect_failures || {}).map(([k, v]) => `${k} ${perSecond(v)}`).join(', ');
+  return dl([
+    ['Sent', rate(r.transmit_bytes)],
+    ['Received', rate(r.receive_bytes)],
+    ['Connects', r.connect_attempts ? `${perSecond(r.connect_attempts)} attempted` : ''],
+    ['Failed connects', r.failures ? `${perSecond(r.failures)}${r.connect_attempts ? ` (${percent(Math.min(1, r.failures / r.connect_attempts))} of attempts)` : ''}: ${reasons}` : ''],
+  ]);
+}
+
 function counters(store, e, total) {
   const r = store.rates(e);
+  if (store.scope === 'cluster') return rateCounters(r);
   const rtt = total.rtt && total.rtt.count ? total.rtt.sum_seconds / total.rtt.count : null;
   const reasons = Object.entries(total.connect_failures || {}).map(([k, v]) => `${k} ${count(v)}`).join(', ');
   return dl([
@@ -107,7 +120,7 @@ export function render(panel, store, sel) {
       const rest = Object.fromEntries(Object.entries(e.labels || {}).filter(([k]) => !k.startsWith('local_') && !k.startsWith('remote_')));
       panel.append(el('h3', {}, 'Connection'), labelsList(rest));
     }
-    panel.append(el('h3', {}, 'Counts'), counters(store, e, e.total));
+    panel.append(el('h3', {}, store.scope === 'cluster' ? 'Rates over 5 m' : 'Counts'), counters(store, e, e.total));
     if (!other) panel.append(el('h3', {}, 'PromQL'), queriesList(edgeQueries(e, store.labelNames)));
   } else {
     let node = null, asLocal = null, asRemote = null;
@@ -134,9 +147,10 @@ export function render(panel, store, sel) {
     panel.append(dl([['Kind', node.kind], ['Namespace', node.namespace], ['ID', node.id], ['Edges', String(edges)]]));
     if (asLocal) panel.append(el('h3', {}, 'As the local side'), labelsList(asLocal));
     if (asRemote) panel.append(el('h3', {}, 'As the remote side'), labelsList(asRemote));
-    panel.append(el('h3', {}, 'Counts'), dl([
-      ['Sent', `${rate(sentRate)} · ${bytes(sum.transmit_bytes)}`],
-      ['Received', `${rate(recvRate)} · ${bytes(sum.receive_bytes)}`],
+    const rateOnly = store.scope === 'cluster';
+    panel.append(el('h3', {}, rateOnly ? 'Rates over 5 m' : 'Counts'), dl([
+      ['Sent', rateOnly ? rate(sentRate) : `${rate(sentRate)} · ${bytes(sum.transmit_bytes)}`],
+      ['Received', rateOnly ? rate(recvRate) : `${rate(recvRate)} · ${bytes(sum.receive_bytes)}`],
     ]));
     panel.append(el('h3', {}, 'PromQL'), queriesList(nodeQueries(asLocal, asRemote, store.labelNames)));
   }

@@ -17,6 +17,17 @@ export function rate(bps) { return bytes(bps) + '/s'; }
 
 export function count(n) { return Math.round(n).toLocaleString('en-US'); }
 
+// perSecond prints an event rate to three digits: 0.333 -> "0.333/s".
+export function perSecond(r) {
+  if (!r) return '0/s';
+  return (r >= 1000 ? count(r) : String(Number(r.toPrecision(3)))) + '/s';
+}
+
+// percent prints a ratio to two digits: 0.5 -> "50%", 0.0042 -> "0.4%".
+export function percent(x) {
+  return String(Number((100 * x).toPrecision(x >= 0.01 ? 2 : 1))) + '%';
+}
+
 export function seconds(s) {
   if (s < 1e-3) return (s * 1e6).toPrecision(3) + ' µs';
   if (s < 1) return (s * 1e3).toPrecision(3) + ' ms';

@@ -124,12 +124,13 @@ export class Store {
   }
 
   // failedRatio is failures / connect attempts: over the rate window when
-  // the edge made attempts in it, else since start; null without attempts.
+  // the edge made attempts in it, else since start, else (cluster scope,
+  // which has no totals) of the snapshot's rates; null without attempts.
   failedRatio(e) {
     const sum = {};
     for (const g of e.gains) addCounters(sum, g.c);
-    const c = sum.connect_attempts ? sum : e.total;
-    if (!c.connect_attempts) return null;
+    const c = [sum, e.total, e.snapRate || {}].find((x) => x.connect_attempts);
+    if (!c) return null;
     return Math.min(1, failures(c) / c.connect_attempts);
   }
 }

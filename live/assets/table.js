@@ -6,17 +6,28 @@
 // are rewritten, so a delta does not rebuild the table.
 
 import { OTHER, failures } from './state.js';
-import { bytes, count, rate } from './format.js';
+import { bytes, count, percent, perSecond, rate } from './format.js';
 
+// failedText is the Failed cell: failed / attempted connects since start
+// or, in cluster scope (rates only), failed connects per second and their
+// share of the attempts.
+function failedText(r) {
+  if (r.rateOnly) return r.attemptRate ? `${perSecond(r.failedRate)} (${percent(r.failedRate / r.attemptRate)})` : '';
+  return r.attempts ? `${count(r.failed)} / ${count(r.attempts)}` : '';
+}
+
+// Each column sorts by value(row), else by row[key].
 const COLUMNS = [
   { key: 'local', label: 'Local', text: (r) => r.localName },
   { key: 'remote', label: 'Remote', text: (r) => r.remoteName },
   { key: 'port', label: 'Port', text: (r) => r.port },
   { key: 'rate', label: 'Bytes/s', num: true, text: (r) => rate(r.rate), title: (r) => `sent ${rate(r.sentRate)}, received ${rate(r.recvRate)}` },
-  // Cluster scope has rates only (Prometheus's recording rules): no totals.
-  { key: 'sent', label: 'Sent', num: true, text: (r) => (r.rateOnly ? '–' : bytes(r.sent)) },
-  { key: 'received', label: 'Received', num: true, text: (r) => (r.rateOnly ? '–' : bytes(r.received)) },
-  { key: 'failed', label: 'Failed', num: true, text: (r) => (r.attempts ? `${count(r.failed)} / ${count(r.attempts)}` : ''), title: () => 'failed / attempted connects' },
+  // Cluster scope has rates only (Prometheus's recording rules): no totals,
+  // and the table leaves out their columns.
+  { key: 'sent', label: 'Sent', num: true, totals: true, text: (r) => (r.rateOnly ? '–' : bytes(r.sent)) },
+  { key: 'received', label: 'Received', num: true, totals: true, text: (r) => (r.rateOnly ? '–' : bytes(r.received)) },
+  { key: 'failed', label: 'Failed', num: true, text: failedText, value: (r) => (r.rateOnly ? r.failedRate : r.failed),
+    title: (r) => (r.rateOnly ? 'failed connects per second (share of attempted), over 5 m' : 'failed / attempted connects') },
 ];
 
 // row is what the table shows of one edge.
@@ -24,15 +35,19 @@ function row(store, e) {
   const r = store.rates(e);
   const l = e.labels || {};
   const other = e.id === OTHER;
+  const rateOnly = store.scope === 'cluster';
+  const failed = failures(e.total);
   return {
     id: e.id,
-    rateOnly: store.scope === 'cluster',
+    rateOnly,
     localName: other ? '(other edges)' : e.local.name,
     remoteName: other ? '' : e.remote.name,
     port: other ? '' : [l.protocol, l.port, l.role].filter(Boolean).join(' '),
     sentRate: r.transmit_bytes, recvRate: r.receive_bytes, rate: r.transmit_bytes + r.receive_bytes,
     sent: e.total.transmit_bytes || 0, received: e.total.receive_bytes || 0,
-    attempts: e.total.connect_attempts || 0, failed: failures(e.total),
+    attempts: e.total.connect_attempts || 0, failed,
+    attemptRate: r.connect_attempts, failedRate: r.failures,
+    failing: (rateOnly ? r.failures : failed) > 0,
   };
 }
 
@@ -102,7 +117,8 @@ export class TableView {
     for (const c of COLUMNS) {
       const th = document.createElement('th');
       th.scope = 'col';
-      if (c.num) th.className = 'num';
+      if (c.num) th.classList.add('num');
+      if (c.totals) th.classList.add('totals');
       const b = document.createElement('button');
       b.type = 'button';
       b.textContent = c.label;
@@ -138,11 +154,15 @@ export class TableView {
   }
 
   applyFilter(r) {
-    r.tr.hidden = !(this.filter(r.edge) && (!this.failuresOnly || r.data.failed > 0));
+    r.tr.hidden = !(this.filter(r.edge) && (!this.failuresOnly || r.data.failing));
   }
 
   // sync brings the rows in line with the store, then filters and sorts.
   sync(store) {
+    const caption = store.scope === 'cluster' ? 'Edges of the whole cluster: rates over 5 m, from Prometheus'
+      : 'Edges: rates over the last 10 s, totals since the exporter started';
+    if (this.table.caption.textContent !== caption) this.table.caption.textContent = caption;
+    this.table.classList.toggle('rate-only', store.scope === 'cluster');
     for (const [id, r] of this.rows) {
       if (!store.edges.has(id)) { r.tr.remove(); this.rows.delete(id); }
     }
@@ -161,7 +181,7 @@ export class TableView {
         }
       });
       this.applyFilter(r);
-      if (r.failing !== r.data.failed > 0) r.tr.classList.toggle('failing', (r.failing = r.data.failed > 0));
+      if (r.failing !== r.data.failing) r.tr.classList.toggle('failing', (r.failing = r.data.failing));
     }
     this.order();
   }
@@ -179,7 +199,8 @@ export class TableView {
         b.append('');
         td.append(b);
       }
-      if (c.num) td.className = 'num';
+      if (c.num) td.classList.add('num');
+      if (c.totals) td.classList.add('totals');
       tr.append(td);
       return td;
     });
@@ -195,8 +216,10 @@ export class TableView {
   // shown ones. The body is rewritten only when the order changed.
   order() {
     const key = this.sortKey, dir = this.sortDesc ? -1 : 1;
+    const col = COLUMNS.find((c) => c.key === key);
+    const value = col.value || ((d) => d[key]);
     const rows = [...this.rows.values()].sort((a, b) => {
-      const x = a.data[key], y = b.data[key];
+      const x = value(a.data), y = value(b.data);
       const c = typeof x === 'number' ? round3(x) - round3(y) : String(x).localeCompare(String(y));
       return c ? c * dir : a.data.id.localeCompare(b.data.id);
     });
@@ -211,11 +234,11 @@ export class TableView {
   }
 
   // debug is what window.podflowView shows of the table: the shown rows,
-  // in order.
+  // in order, with what their cells say by column key.
   debug() {
     return [...this.body.rows].filter((tr) => !tr.hidden).map((tr) => {
-      const d = this.rows.get(tr.dataset.id).data;
-      return { ...d };
+      const r = this.rows.get(tr.dataset.id);
+      return { ...r.data, cells: Object.fromEntries(COLUMNS.map((c, i) => [c.key, r.texts[i]])) };
     });
   }
 }
