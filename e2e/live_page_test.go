@@ -6,7 +6,6 @@ package e2e
 import (
 	"fmt"
 	"net/http"
-	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,7 +18,6 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/podflow/podflow_exporter/internal/testnet"
 	"github.com/podflow/podflow_exporter/live"
 )
 
@@ -194,56 +192,17 @@ func TestLivePage(t *testing.T) {
 	})
 }
 
-// pageTraffic is the live page tests' traffic between two "pods": network
-// namespaces joined by a veth pair, with cgroups page-a and page-b. Each
-// round sends pageDatagrams datagrams of pageSize bytes from a to b's
-// pagePort, then makes pageRefused refused connects from a to b's port 9.
-type pageTraffic struct {
-	t            *testing.T
-	env          *testnet.Env
-	a, b         *testnet.Netns
-	cgA, cgB     *testnet.Cgroup
-	addrA, addrB string
-}
-
+// The live page tests' traffic: page-a sends pageDatagrams datagrams of
+// pageSize bytes to page-b's pagePort, and makes pageRefused refused
+// connects, a round.
 const (
 	pageDatagrams, pageSize, pagePort, pageRefused = 40, 300, 7200, 2
 	// pageRound is the bytes on the wire, each way, of a round's datagrams.
 	pageRound = pageDatagrams * (pageSize + 28)
 )
 
-func newPageTraffic(t *testing.T) *pageTraffic {
-	env := testnet.New(t)
-	a, b := env.Netns("a"), env.Netns("b")
-	la, lb := env.Veth(a, []netip.Prefix{netip.MustParsePrefix("10.218.0.1/24")}, b, []netip.Prefix{netip.MustParsePrefix("10.218.0.2/24")})
-	return &pageTraffic{t: t, env: env, a: a, b: b, cgA: env.Root.Child("page-a"), cgB: env.Root.Child("page-b"),
-		addrA: la.Addr(false).String(), addrB: lb.Addr(false).String()}
-}
-
-// exporterArgs are the flags of an exporter that counts the traffic.
-func (p *pageTraffic) exporterArgs() []string {
-	return []string{"--cgroup.root=" + p.env.Root.Path, "--collector.drain-interval=200ms"}
-}
-
-func (p *pageTraffic) round() {
-	p.t.Helper()
-	dst := p.addrB + ":" + strconv.Itoa(pagePort)
-	recv := testnet.Start(p.t, p.b, p.cgB, "udp-recv", dst, strconv.Itoa(pageDatagrams), "10s")
-	testnet.RunHelper(p.t, p.a, p.cgA, "udp-send", dst, strconv.Itoa(pageDatagrams), strconv.Itoa(pageSize))
-	if got := recv.Wait(); got != strconv.Itoa(pageDatagrams) {
-		p.t.Fatalf("receiver got %s datagrams, want %d", got, pageDatagrams)
-	}
-	testnet.RunHelper(p.t, p.a, p.cgA, "tcp-connect", p.addrB+":9", strconv.Itoa(pageRefused))
-}
-
-// edges are the labels of the traffic's edges: the datagrams' sender and
-// receiver, and the refused connects.
-func (p *pageTraffic) edges() (sender, receiver, connects map[string]string) {
-	port := strconv.Itoa(pagePort)
-	sender = map[string]string{"local_workload": "page-a", "local_kind": "cgroup", "remote_workload": p.addrB, "remote_kind": "private", "role": "client", "protocol": "udp", "port": port}
-	receiver = map[string]string{"local_workload": "page-b", "local_kind": "cgroup", "remote_workload": p.addrA, "remote_kind": "private", "role": "server", "protocol": "udp", "port": port}
-	connects = map[string]string{"local_workload": "page-a", "local_kind": "cgroup", "remote_workload": p.addrB, "remote_kind": "private", "role": "client", "protocol": "tcp", "port": "9"}
-	return sender, receiver, connects
+func newPageTraffic(t *testing.T) *hostPods {
+	return newHostPods(t, "10.218.0", "page", pageDatagrams, pageSize, pagePort, pageRefused)
 }
 
 // waitEdges waits for a snapshot with edges of these labels (within a

@@ -7,15 +7,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/netip"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/podflow/podflow_exporter/internal/testnet"
 	"github.com/podflow/podflow_exporter/live"
 )
 
@@ -107,31 +104,16 @@ func labelKey(l map[string]string) string {
 // /metrics counted and what was sent, exactly, round after round; the
 // snapshot agrees.
 func TestLiveStreamSumsToTruth(t *testing.T) {
-	const n, size, port, refused = 50, 300, 7100, 3
-	env := testnet.New(t)
-	a, b := env.Netns("a"), env.Netns("b")
-	la, lb := env.Veth(a, []netip.Prefix{netip.MustParsePrefix("10.211.0.1/24")}, b, []netip.Prefix{netip.MustParsePrefix("10.211.0.2/24")})
-	cgA, cgB := env.Root.Child("live-a"), env.Root.Child("live-b")
-	addrA, addrB := la.Addr(false).String(), lb.Addr(false).String()
-	exp := startExporter(t, "--cgroup.root="+env.Root.Path, "--collector.drain-interval=200ms")
+	const n, size, refused = 50, 300, 3
+	pods := newHostPods(t, "10.211.0", "live", n, size, 7100, refused)
+	exp := startExporter(t, pods.exporterArgs()...)
 	stream := followStream(t, exp.url)
-
-	sender := map[string]string{"local_workload": "live-a", "local_kind": "cgroup", "remote_workload": addrB, "remote_kind": "private", "role": "client", "protocol": "udp", "port": strconv.Itoa(port)}
-	receiver := map[string]string{"local_workload": "live-b", "local_kind": "cgroup", "remote_workload": addrA, "remote_kind": "private", "role": "server", "protocol": "udp", "port": strconv.Itoa(port)}
-	connects := map[string]string{"local_workload": "live-a", "local_kind": "cgroup", "remote_workload": addrB, "remote_kind": "private", "role": "client", "protocol": "tcp", "port": "9"}
+	sender, receiver, connects := pods.edges()
 
 	for round := 1; round <= 2; round++ {
-		dst := addrB + ":" + strconv.Itoa(port)
-		recv := testnet.Start(t, b, cgB, "udp-recv", dst, strconv.Itoa(n), "10s")
-		testnet.RunHelper(t, a, cgA, "udp-send", dst, strconv.Itoa(n), strconv.Itoa(size))
-		if got := recv.Wait(); got != strconv.Itoa(n) {
-			t.Fatalf("receiver got %s datagrams, want %d", got, n)
-		}
-		if got := testnet.RunHelper(t, a, cgA, "tcp-connect", addrB+":9", strconv.Itoa(refused)); got != fmt.Sprintf(`{"refused":%d}`, refused) {
-			t.Fatalf("connects to a closed port: %s", got)
-		}
+		pods.round()
 		_, fams := exp.scrape()
-		truth := uint64(round * n * (size + 28))
+		truth := uint64(round * pods.roundBytes())
 		metrics := map[string]uint64{
 			"sender bytes":    uint64(value(t, fams, "podflow_flow_transmit_bytes_total", sender)),
 			"receiver bytes":  uint64(value(t, fams, "podflow_flow_receive_bytes_total", receiver)),

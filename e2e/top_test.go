@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,7 +20,6 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/podflow/podflow_exporter/internal/testnet"
 	"github.com/podflow/podflow_exporter/internal/testtools"
 	"github.com/podflow/podflow_exporter/live"
 )
@@ -142,12 +140,9 @@ func (f *topFollower) snapshot() []string {
 // exit 0 on SIGINT.
 func TestTop(t *testing.T) {
 	const n, size, port, refused = 40, 500, 7200, 2
-	env := testnet.New(t)
-	a, b := env.Netns("a"), env.Netns("b")
-	la, lb := env.Veth(a, []netip.Prefix{netip.MustParsePrefix("10.214.0.1/24")}, b, []netip.Prefix{netip.MustParsePrefix("10.214.0.2/24")})
-	cgA, cgB := env.Root.Child("top-a"), env.Root.Child("top-b")
-	addrA, addrB := la.Addr(false).String(), lb.Addr(false).String()
-	exp := startExporter(t, "--cgroup.root="+env.Root.Path, "--collector.drain-interval=200ms")
+	pods := newHostPods(t, "10.214.0", "top", n, size, port, refused)
+	addrA, addrB := pods.addrA, pods.addrB
+	exp := startExporter(t, pods.exporterArgs()...)
 	follow := startTop(t, "--bytes=exact", "--sort=bytes", "--limit=0", exp.url)
 
 	// The first table, before any traffic, comes from the stream's snapshot.
@@ -159,18 +154,10 @@ func TestTop(t *testing.T) {
 		t.Fatalf("top printed no table in 10s; stderr:\n%s", follow.stderr.String())
 	}
 
-	dst := addrB + ":" + strconv.Itoa(port)
-	recv := testnet.Start(t, b, cgB, "udp-recv", dst, strconv.Itoa(n), "10s")
-	testnet.RunHelper(t, a, cgA, "udp-send", dst, strconv.Itoa(n), strconv.Itoa(size))
-	if got := recv.Wait(); got != strconv.Itoa(n) {
-		t.Fatalf("receiver got %s datagrams, want %d", got, n)
-	}
-	if got := testnet.RunHelper(t, a, cgA, "tcp-connect", addrB+":9", strconv.Itoa(refused)); got != fmt.Sprintf(`{"refused":%d}`, refused) {
-		t.Fatalf("connects to a closed port: %s", got)
-	}
+	pods.round()
 	_, fams := exp.scrape() // drains: /metrics and the live view are current
-	truth := n * (size + 28)
-	sender := map[string]string{"local_workload": "top-a", "remote_workload": addrB, "role": "client", "protocol": "udp", "port": strconv.Itoa(port)}
+	truth := pods.roundBytes()
+	sender, _, _ := pods.edges()
 	if got := value(t, fams, "podflow_flow_transmit_bytes_total", sender); got != float64(truth) {
 		t.Fatalf("/metrics: sender bytes %v, want the truth %d", got, truth)
 	}
