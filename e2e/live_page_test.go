@@ -6,17 +6,13 @@ package e2e
 import (
 	"fmt"
 	"net/http"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
-
-	"golang.org/x/crypto/bcrypt"
 
 	"github.com/podflow/podflow_exporter/live"
 )
@@ -258,15 +254,7 @@ func promSelector(names []string, labels map[string]string) string {
 // its files and the API answer 401 without credentials, in the browser as
 // to any client; with them the page connects to the stream.
 func TestLivePageBasicAuth(t *testing.T) {
-	dir := t.TempDir()
-	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
-	}
-	config := filepath.Join(dir, "web.yml")
-	if err := os.WriteFile(config, []byte("basic_auth_users:\n  viewer: "+string(hash)+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	config := webConfig(t, t.TempDir(), "", "viewer")
 	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
 	e := launchExporter(t, exec.Command(binary, "--web.listen-address="+addr, "--web.config.file="+config, "--collector.drain-interval=200ms"), "http://"+addr)
 	status := func(path string, auth bool) int {

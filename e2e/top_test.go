@@ -8,17 +8,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
-
-	"golang.org/x/crypto/bcrypt"
 
 	"github.com/podflow/podflow_exporter/internal/testtools"
 	"github.com/podflow/podflow_exporter/live"
@@ -249,15 +245,7 @@ func TestTop(t *testing.T) {
 func TestTopAuthTLSAndOff(t *testing.T) {
 	dir := t.TempDir()
 	cert, key := selfSigned(t, dir)
-	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
-	}
-	config := filepath.Join(dir, "web.yml")
-	yml := "tls_server_config:\n  cert_file: " + cert + "\n  key_file: " + key + "\nbasic_auth_users:\n  prom: " + string(hash) + "\n"
-	if err := os.WriteFile(config, []byte(yml), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	config := webConfig(t, dir, "tls_server_config:\n  cert_file: "+cert+"\n  key_file: "+key+"\n", "prom")
 	port := strconv.Itoa(freePort(t))
 	launchExporter(t, exec.Command(binary, "--web.listen-address=127.0.0.1:"+port, "--web.config.file="+config), "https://localhost:"+port)
 	base := "https://localhost:" + port

@@ -29,15 +29,7 @@ import (
 func TestWebConfigTLSAndBasicAuth(t *testing.T) {
 	dir := t.TempDir()
 	cert, key := selfSigned(t, dir)
-	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
-	}
-	config := filepath.Join(dir, "web.yml")
-	yml := "tls_server_config:\n  cert_file: " + cert + "\n  key_file: " + key + "\nbasic_auth_users:\n  prom: " + string(hash) + "\n"
-	if err := os.WriteFile(config, []byte(yml), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	config := webConfig(t, dir, "tls_server_config:\n  cert_file: "+cert+"\n  key_file: "+key+"\n", "prom")
 	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
 	cmd := exec.Command(binary, "--web.listen-address="+addr, "--web.config.file="+config)
 	e := launchExporter(t, cmd, "https://"+addr)
@@ -113,4 +105,19 @@ func selfSigned(t *testing.T, dir string) (certFile, keyFile string) {
 		t.Fatal(err)
 	}
 	return certFile, keyFile
+}
+
+// webConfig writes a --web.config.file in dir: extra (e.g. a
+// tls_server_config), then basic auth for user with the password "s3cret".
+func webConfig(t *testing.T, dir, extra, user string) string {
+	t.Helper()
+	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	config := filepath.Join(dir, "web.yml")
+	if err := os.WriteFile(config, []byte(extra+"basic_auth_users:\n  "+user+": "+string(hash)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return config
 }
