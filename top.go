@@ -47,7 +47,7 @@ func addTopCommand(app *kingpin.Application) *topConfig {
 	cmd := app.Command(topCommand, "Show a running exporter's flows as a table that updates at each drain, like top, from its live view (/api/v1/flows/stream); --once prints one snapshot and exits. Ctrl-C quits.")
 	cmd.Arg("url", "The exporter's base URL; basic auth as http://user:password@host:9810.").
 		Default(defaultTopURL).StringVar(&c.url)
-	cmd.Flag("once", "Print one snapshot (GET /api/v1/flows) as plain text and exit, for scripts and support tickets.").
+	cmd.Flag("once", "Print one snapshot of every edge (GET /api/v1/flows?top=0) as plain text and exit, for scripts and support tickets.").
 		BoolVar(&c.once)
 	cmd.Flag("output", "With --once: table, or json (the snapshot as the exporter sends it, indented, every edge). One of: [table, json]").
 		Default("table").EnumVar(&c.output, "table", "json")

@@ -105,7 +105,8 @@ func TestTopLive(t *testing.T) {
 	for i, want := range []map[string]string{
 		{"web.service": "1000 50 5000000 20000 12 0 3", "backup.service": "5000 0 600 0 7 5 0", "resolved.service": "0 0 900 2000 0 0 0"},
 		{"web.service": "1000 300 5001000 20300 12 0 3", "backup.service": "0 0 600 0 7 5 0", "resolved.service": "0 0 900 2000 0 0 0", "new.service": "228 0 228 0 0 0 0"},
-		{"web.service": "0 0 5001000 20300 12 0 3", "backup.service": "0 0 600 0 7 5 0", "new.service": "228 0 684 0 0 0 0"},
+		// over the last two deltas (3 s): rates average what they added
+		{"web.service": "333 100 5001000 20300 12 0 3", "backup.service": "0 0 600 0 7 5 0", "new.service": "228 0 684 0 0 0 0"},
 	} {
 		got := rows(tables[i])
 		if len(got) != len(want) {
@@ -117,7 +118,7 @@ func TestTopLive(t *testing.T) {
 			}
 		}
 	}
-	if !strings.Contains(tables[2], "  3 edges, 3 shown, by bytes  drain 8 at ") || !strings.Contains(tables[2], ", rates over 2.0s\n") {
+	if !strings.Contains(tables[2], "  3 edges, 3 shown, by bytes  drain 8 at ") || !strings.Contains(tables[2], ", rates over 3.0s\n") {
 		t.Errorf("header of the last table: %s", strings.Split(tables[2], "\n")[0])
 	}
 	fake.mu.Lock()

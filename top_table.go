@@ -27,11 +27,31 @@ const (
 	sortPackets  = "packets"
 )
 
+// rateWindow is what top's rates are taken over, at least: the deltas of
+// the last 10 seconds. Each scrape of the exporter drains too, so a delta
+// may cover a tenth of a second; one delta's rate would jump about.
+const rateWindow = 10.0
+
 // topEdge is one edge as top keeps it: its totals since the exporter
-// started, and its bytes per second over the last message's interval.
+// started, and its bytes per second over the rate window.
 type topEdge struct {
 	live.Edge
 	sentRate, recvRate float64
+	// gains are what the deltas of the rate window added, oldest first.
+	gains []topGain
+}
+
+// topGain is what one delta added to an edge.
+type topGain struct {
+	seq        uint64
+	sent, recv uint64
+}
+
+// topSpan is one delta of the rate window: its last drain and the time
+// it covers.
+type topSpan struct {
+	seq     uint64
+	seconds float64
 }
 
 // topState is the edges of a snapshot and the deltas after it.
@@ -41,8 +61,9 @@ type topState struct {
 	seq uint64
 	at  string
 	// interval is what the rates are taken over: the snapshot's rate
-	// window, then each delta's interval.
+	// window, then the deltas' of the last rateWindow seconds (spans).
 	interval float64
+	spans    []topSpan
 	// total is how many edges the exporter has (a snapshot's TotalEdges;
 	// after a delta, the edges kept).
 	total int
@@ -59,10 +80,12 @@ func (st *topState) applySnapshot(s *live.Snapshot) {
 		st.edges[e.ID] = te
 	}
 	st.seq, st.at, st.interval, st.total = s.Seq, s.Time, s.RateWindowSeconds, s.TotalEdges
+	st.spans = nil
 }
 
-// applyDelta sums d into the state and takes the rates from it: an edge
-// that gained nothing in d has rate 0. A delta the state already holds
+// applyDelta sums d into the state and takes the rates over the deltas
+// of the last rateWindow seconds: an edge that gained nothing in them has
+// rate 0. A delta the state already holds
 // (LastSeq not after seq) is ignored and false returned. gap is how many
 // drains were missed before d (0 as the exporter promises: it sends a
 // fresh snapshot rather than leave a gap).
@@ -76,9 +99,6 @@ func (st *topState) applyDelta(d *live.Delta) (applied bool, gap uint64) {
 	if d.FirstSeq > st.seq+1 {
 		gap = d.FirstSeq - st.seq - 1
 	}
-	for _, te := range st.edges {
-		te.sentRate, te.recvRate = 0, 0
-	}
 	for _, e := range d.Edges {
 		te, ok := st.edges[e.ID]
 		if !ok {
@@ -87,15 +107,36 @@ func (st *topState) applyDelta(d *live.Delta) (applied bool, gap uint64) {
 		}
 		te.Local, te.Remote, te.Labels = e.Local, e.Remote, e.Labels
 		te.Total.Add(&e.Total)
-		if d.IntervalSeconds > 0 {
-			te.sentRate = float64(e.Total.TransmitBytes) / d.IntervalSeconds
-			te.recvRate = float64(e.Total.ReceiveBytes) / d.IntervalSeconds
-		}
+		te.gains = append(te.gains, topGain{d.LastSeq, e.Total.TransmitBytes, e.Total.ReceiveBytes})
 	}
 	for _, id := range d.Removed {
 		delete(st.edges, id)
 	}
-	st.seq, st.at, st.interval, st.total = d.LastSeq, d.Time, d.IntervalSeconds, len(st.edges)
+	// The window: the latest deltas that cover rateWindow, or the last.
+	st.spans = append(st.spans, topSpan{d.LastSeq, d.IntervalSeconds})
+	seconds := 0.0
+	for _, sp := range st.spans {
+		seconds += sp.seconds
+	}
+	for len(st.spans) > 1 && seconds-st.spans[0].seconds >= rateWindow {
+		seconds -= st.spans[0].seconds
+		st.spans = st.spans[1:]
+	}
+	oldest := st.spans[0].seq
+	for _, te := range st.edges {
+		for len(te.gains) > 0 && te.gains[0].seq < oldest {
+			te.gains = te.gains[1:]
+		}
+		var sent, recv uint64
+		for _, g := range te.gains {
+			sent, recv = sent+g.sent, recv+g.recv
+		}
+		te.sentRate, te.recvRate = 0, 0
+		if seconds > 0 {
+			te.sentRate, te.recvRate = float64(sent)/seconds, float64(recv)/seconds
+		}
+	}
+	st.seq, st.at, st.interval, st.total = d.LastSeq, d.Time, seconds, len(st.edges)
 	return true, gap
 }
 

@@ -187,8 +187,16 @@ func TestTopMergeDeltas(t *testing.T) {
 	if applied, gap := st.applyDelta(&d); !applied || gap != 2 {
 		t.Errorf("delta 10 after 7: applied %v, gap %d, want 2 (drains 8 and 9)", applied, gap)
 	}
-	if e1.sentRate != 0 {
-		t.Errorf("an edge absent from the last delta keeps rate %v", e1.sentRate)
+	// Rates are over the deltas of the last rateWindow seconds: e1's 400
+	// bytes over delta 7's 2 s and delta 10's 1 s...
+	if e1.sentRate != 400.0/3 || st.interval != 3 {
+		t.Errorf("e1 sends %v B/s over %vs after a delta without it, want 400/3 over 3s", e1.sentRate, st.interval)
+	}
+	// ... until 10 s of deltas without it have come.
+	d = live.Delta{FirstSeq: 11, LastSeq: 11, IntervalSeconds: 10}
+	st.applyDelta(&d)
+	if e1.sentRate != 0 || st.interval != 10 {
+		t.Errorf("e1 sends %v B/s over %vs after 10s without it, want 0 over 10s", e1.sentRate, st.interval)
 	}
 }
 

@@ -26,7 +26,7 @@ type Config struct {
 func AddFlags(app *kingpin.Application) *Config {
 	c := &Config{}
 	app.Flag("web.live-view",
-		"Serve the live view: the page /flows, the JSON snapshot /api/v1/flows and the stream /api/v1/flows/stream (they show what /metrics does, behind the same --web.config.file).").
+		"Serve the live view: the page /flows, the JSON snapshot /api/v1/flows and the stream /api/v1/flows/stream (they show what /metrics does, behind the same --web.config.file) (default: enabled).").
 		Default("true").BoolVar(&c.Enabled)
 	app.Flag("web.live-view.max-clients",
 		"Streams of /api/v1/flows/stream served at once; more are refused with 503. Each holds at most one pending delta per edge.").

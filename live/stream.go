@@ -23,8 +23,9 @@ import (
 // into one: a stream that cannot keep up holds at most one delta per edge.
 const maxPending = 4
 
-// keepalive is how often an idle stream gets a comment, so that proxies
-// and clients see it alive when drains are far apart.
+// keepalive is how long a stream goes without an event before it gets a
+// comment, so that proxies and clients see it alive when drains are far
+// apart.
 const keepalive = 15 * time.Second
 
 // client is one stream's mailbox.
@@ -147,19 +148,21 @@ func (m *Model) ServeStream(w http.ResponseWriter, r *http.Request) {
 		case <-stop:
 		}
 	}()
+	// idle fires when nothing was sent for keepalive.
+	idle := time.NewTimer(keepalive)
+	defer idle.Stop()
 	send := func(frames ...[]byte) bool {
 		for _, f := range frames {
 			if _, err := w.Write(f); err != nil {
 				return false
 			}
 		}
+		idle.Reset(keepalive)
 		return rc.Flush() == nil
 	}
 	if !send([]byte("retry: 2000\n\n"), first) {
 		return
 	}
-	tick := time.NewTicker(keepalive)
-	defer tick.Stop()
 	for {
 		select {
 		case <-c.wake:
@@ -169,7 +172,7 @@ func (m *Model) ServeStream(w http.ResponseWriter, r *http.Request) {
 					return
 				}
 			}
-		case <-tick.C:
+		case <-idle.C:
 			if !send([]byte(": keepalive\n\n")) {
 				return
 			}

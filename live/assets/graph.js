@@ -23,7 +23,8 @@ const STYLE = [
   { selector: 'node.overflow', style: { 'background-color': '#bab0ac', shape: 'octagon' } },
   { selector: 'edge', style: {
     width: 'data(width)', 'line-color': 'data(color)', 'target-arrow-color': 'data(color)',
-    'target-arrow-shape': 'triangle', 'arrow-scale': 0.6, 'curve-style': 'bezier', opacity: 0.85,
+    'target-arrow-shape': 'triangle', 'arrow-scale': 0.6, 'curve-style': 'straight', opacity: 0.85,
+    'z-index': 'data(z)',
   } },
   { selector: ':selected', style: { 'overlay-color': '#f58518', 'overlay-opacity': 0.35, 'overlay-padding': 4 } },
 ];
@@ -44,6 +45,16 @@ export function edgeColor(ratio) {
   const t = Math.min(1, 0.35 + Math.ceil(ratio * 8) / 8 * 0.65);
   const mix = (a, b) => Math.round(a + (b - a) * t).toString(16).padStart(2, '0');
   return '#' + mix(0x8a, 0xd6) + mix(0x94, 0x27) + mix(0xa6, 0x28);
+}
+
+// Edges between the same two nodes (one per port, role or protocol: a
+// host's many connections to 127.0.0.1) are drawn straight, on top of each
+// other, rather than fanned out into arcs that fill the view; the one with
+// the most failed connects, then the most traffic, is drawn on top (and
+// takes a click). The table lists them all.
+function edgeZ(ratio, bps) {
+  const failing = ratio === null || ratio <= 0 ? 0 : Math.ceil(ratio * 8);
+  return failing * 20 + Math.min(19, Math.round(Math.log10(1 + bps)));
 }
 
 // nodeSize maps a node's bytes/s (all its edges) to its diameter, in
@@ -100,7 +111,8 @@ export class GraphView {
         cur.bps += bps;
         nodes.set(n.id, cur);
       }
-      edges.push({ id: e.id, source: src.id, target: dst.id, width: edgeWidth(bps), color: edgeColor(store.failedRatio(e)) });
+      const ratio = store.failedRatio(e);
+      edges.push({ id: e.id, source: src.id, target: dst.id, width: edgeWidth(bps), color: edgeColor(ratio), z: edgeZ(ratio, bps) });
     }
     const added = [];
     cy.batch(() => {
@@ -121,7 +133,7 @@ export class GraphView {
       for (const e of edges) {
         const x = cy.getElementById(e.id);
         if (x.nonempty()) {
-          if (x.data('width') !== e.width || x.data('color') !== e.color) x.data({ width: e.width, color: e.color });
+          if (x.data('width') !== e.width || x.data('color') !== e.color) x.data({ width: e.width, color: e.color, z: e.z });
         } else {
           cy.add({ group: 'edges', data: e });
         }
