@@ -53,10 +53,7 @@ func (c *checker) report(verdict, name, detail, fix string) {
 // again), and returns the exit code: 1 when a check failed.
 func checkSystem(f *flags, out io.Writer) int {
 	c := &checker{out: out}
-	var uts unix.Utsname
-	if err := unix.Uname(&uts); err == nil {
-		c.report(verdictOK, "kernel", unix.ByteSliceToString(uts.Release[:]), "")
-	}
+	bpfOK := checkKernel(c)
 	if err := validate(f); err != nil {
 		c.report(verdictFail, "flags", err.Error(), "correct the flag (see --help)")
 		return 1
@@ -70,6 +67,8 @@ func checkSystem(f *flags, out io.Writer) int {
 	}
 	capsOK := checkCapabilities(c)
 	switch err := rlimit.RemoveMemlock(); {
+	case !bpfOK:
+		c.report(verdictWarn, "memlock", "not checked without the bpf() system call", "")
 	case !capsOK:
 		// Without CAP_BPF the probe cannot create the map it tells by.
 		c.report(verdictWarn, "memlock", "not checked without the capabilities above", "")
@@ -78,7 +77,7 @@ func checkSystem(f *flags, out io.Writer) int {
 	default:
 		c.report(verdictOK, "memlock", "eBPF maps can be created (memory cgroup accounting, or RLIMIT_MEMLOCK raised)", "")
 	}
-	if rootErr == nil && capsOK {
+	if rootErr == nil && capsOK && bpfOK {
 		checkPrograms(c, f, root)
 	}
 	checkConntrack(c, f)
@@ -88,6 +87,23 @@ func checkSystem(f *flags, out io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// checkKernel names the running kernel and fails when it has no bpf()
+// system call (or an emulator such as qemu-user hides it): then nothing
+// else about eBPF can be checked.
+func checkKernel(c *checker) bool {
+	release := "unknown release"
+	var uts unix.Utsname
+	if err := unix.Uname(&uts); err == nil {
+		release = unix.ByteSliceToString(uts.Release[:])
+	}
+	if err := bpf.CheckSyscall(); err != nil {
+		c.report(verdictFail, "kernel", release+": "+bpf.NoSyscallCause, bpf.NoSyscallFix)
+		return false
+	}
+	c.report(verdictOK, "kernel", release, "")
+	return true
 }
 
 func checkBTF(c *checker) {

@@ -59,9 +59,14 @@ func hasCap(set uint64, c int) bool {
 	return (c == capBPF || c == capPerfmon) && set&(1<<capSysAdmin) != 0
 }
 
-// CheckCapabilities fails, naming the capability, when this process cannot
-// create eBPF maps at all. Per-program needs are checked at load.
+// CheckCapabilities fails when this process cannot create eBPF maps at
+// all: with ErrNoSyscall when the kernel has no bpf() system call (or an
+// emulator hides it), else naming the missing capability. Per-program needs
+// are checked at load.
 func CheckCapabilities() error {
+	if err := CheckSyscall(); err != nil {
+		return err
+	}
 	set, err := effectiveCaps()
 	if err != nil {
 		return fmt.Errorf("read capabilities: %w", err)

@@ -5,8 +5,10 @@
 # prometheus-operator CRDs (ServiceMonitor, PrometheusRule) the deploy tests
 # install, into .tools/crds. A build is reused while its tools/<name>/go.sum
 # is unchanged, so this is cheap after the first run (about 35 minutes on 2
-# cores for all of them).
+# cores for all of them). With arguments, only the named tools (make
+# release needs only promu: ./scripts/install-tools.sh promu).
 set -euo pipefail
+only=" $* "
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin="$root/.tools/bin"
@@ -17,6 +19,9 @@ mkdir -p "$bin" "$stamps"
 build() {
 	local name=$1
 	shift
+	if [ "$only" != "  " ] && [[ "$only" != *" $name "* ]]; then
+		return 0
+	fi
 	local dir="$root/tools/$name"
 	local sum
 	sum=$(cat "$dir/go.mod" "$dir/go.sum" | sha256sum | cut -d' ' -f1)
@@ -38,7 +43,7 @@ build dashboard-linter github.com/grafana/dashboard-linter
 
 # The CRDs come from the pinned prometheus-operator module's published files.
 crds="$root/.tools/crds"
-if [ ! -f "$crds/monitoring.coreos.com_prometheusrules.yaml" ]; then
+if [ "$only" = "  " ] && [ ! -f "$crds/monitoring.coreos.com_prometheusrules.yaml" ]; then
 	dir=$(cd "$root/tools/prometheus-operator" && go mod download -json github.com/prometheus-operator/prometheus-operator |
 		sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
 	mkdir -p "$crds"
