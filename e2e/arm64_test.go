@@ -192,14 +192,7 @@ func TestArm64UnderQEMUUser(t *testing.T) {
 
 	t.Run("serve stops: no bpf()", func(t *testing.T) {
 		code, out := runExit(t, qemu, arm64, "--web.listen-address=127.0.0.1:0")
-		want := `caller=main.go:63 msg="podflow_exporter stopped" err="` + bpf.ErrNoSyscall.Error() + `"`
-		lines := errorLines(out)
-		if code != 1 || len(lines) != 1 || !strings.HasSuffix(lines[0], want) {
-			t.Errorf("serve under qemu-user: exit %d, want 1 and the one error line\n...%s\n%s", code, want, out)
-		}
-		if strings.Contains(out, "token") || strings.Contains(out, "MEMLOCK") {
-			t.Errorf("serve under qemu-user says more than the cause:\n%s", out)
-		}
+		checkNoSyscallStop(t, "serve under qemu-user", code, out)
 	})
 
 	t.Run("check-system", func(t *testing.T) {

@@ -21,18 +21,25 @@ var withoutBPF = []string{"strace", "-f", "-qq", "-o", "/dev/null", "-e", "trace
 // neither memlock nor the programs.
 func TestNoBPFSyscall(t *testing.T) {
 	code, out := runExit(t, append(withoutBPF, binary, "--web.listen-address=127.0.0.1:0")...)
-	want := `caller=main.go:63 msg="podflow_exporter stopped" err="` + bpf.ErrNoSyscall.Error() + `"`
-	lines := errorLines(out)
-	if code != 1 || len(lines) != 1 || !strings.HasSuffix(lines[0], want) {
-		t.Errorf("serve without bpf(): exit %d, want 1 and the one error line\n...%s\n%s", code, want, out)
-	}
-	if strings.Contains(out, "token") || strings.Contains(out, "MEMLOCK") {
-		t.Errorf("serve without bpf() says more than the cause:\n%s", out)
-	}
+	checkNoSyscallStop(t, "serve without bpf()", code, out)
 
 	code, out = runExit(t, append(withoutBPF, binary, "check-system")...)
 	checkVerdicts(t, "check-system without bpf()", code, out, map[string]string{
 		"kernel": "fail", "btf": "ok", "cgroup2": "ok", "capabilities": "ok",
 		"memlock": "warn", "conntrack": "ok", "kubernetes": "ok",
 	})
+}
+
+// checkNoSyscallStop: serve exited 1 with one error line, which names the
+// missing bpf() and what to do, and says nothing of what comes after it.
+func checkNoSyscallStop(t *testing.T, what string, code int, out string) {
+	t.Helper()
+	want := `msg="podflow_exporter stopped" err="` + bpf.ErrNoSyscall.Error() + `"`
+	lines := errorLines(out)
+	if code != 1 || len(lines) != 1 || !strings.HasSuffix(lines[0], want) {
+		t.Errorf("%s: exit %d, want 1 and the one error line\n...%s\n%s", what, code, want, out)
+	}
+	if strings.Contains(out, "token") || strings.Contains(out, "MEMLOCK") {
+		t.Errorf("%s says more than the cause:\n%s", what, out)
+	}
 }
