@@ -97,23 +97,31 @@ bench-iperf: deps
 promu:
 	./scripts/install-tools.sh promu
 
-## crossbuild: release binaries for linux/amd64 and linux/arm64 with promu, in $(BUILD_DIR)/linux-<arch>.
+## crossbuild: release binaries for linux/amd64 and linux/arm64 with promu, in $(BUILD_DIR)/linux-<arch>, and their NOTICE in $(BUILD_DIR)/NOTICE.
 # promu crossbuild runs in Docker; promu build per GOARCH needs only Go.
 # SOURCE_DATE_EPOCH (the commit's time) makes promu stamp that as the build
 # date and "reproducible" as user and host: same commit and Go, same bytes.
+# The NOTICE gathers, from the module cache, the NOTICE files of the modules
+# linked into either binary (Apache-2.0 4(d)); --tags as .promu.yml's flags.
 crossbuild: promu assets
 	for arch in amd64 arm64; do GOARCH=$$arch SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) \
 	  $(PROMU) build --prefix $(BUILD_DIR)/linux-$$arch || exit 1; done
+	$(GO) run ./internal/cmd/notice --tags netgo --platforms linux/amd64,linux/arm64 --output $(BUILD_DIR)/NOTICE
 
 ## tarball: release archives of the crossbuild, in $(TARBALL_DIR) (emptied first).
 # promu tarball per platform is promu crossbuild tarballs with our directories.
+# promu takes files only at the fixed paths of .promu.yml, relative to the
+# repository, while BUILD_DIR varies: the NOTICE is copied to ./NOTICE
+# (gitignored) for the packing and removed after it.
 tarball: crossbuild
 	rm -rf $(TARBALL_DIR)
-	for arch in amd64 arm64; do GOARCH=$$arch $(PROMU) tarball --prefix $(TARBALL_DIR) $(BUILD_DIR)/linux-$$arch || exit 1; done
+	cp $(BUILD_DIR)/NOTICE NOTICE
+	for arch in amd64 arm64; do GOARCH=$$arch $(PROMU) tarball --prefix $(TARBALL_DIR) $(BUILD_DIR)/linux-$$arch \
+	  || { rm -f NOTICE; exit 1; }; done; rm -f NOTICE
 
 ## release: tarballs, the two-architecture OCI image archive (no Docker daemon: internal/cmd/image) and sha256sums.txt, in $(TARBALL_DIR).
 release: tarball
-	$(GO) run ./internal/cmd/image --binaries $(BUILD_DIR) --version $(VERSION) \
+	$(GO) run ./internal/cmd/image --binaries $(BUILD_DIR) --notice $(BUILD_DIR)/NOTICE --version $(VERSION) \
 	  --revision $(shell git rev-parse HEAD) --created $(SOURCE_DATE_EPOCH) \
 	  --output $(TARBALL_DIR)/$(BIN)-$(VERSION).oci.tar
 	$(PROMU) checksum $(TARBALL_DIR)
@@ -128,4 +136,4 @@ manifests:
 	  > deploy/kubernetes/podflow-exporter.yaml
 
 clean:
-	rm -rf $(BIN) $(BUILD_DIR) $(TARBALL_DIR) live/assets/vendor
+	rm -rf $(BIN) $(BUILD_DIR) $(TARBALL_DIR) NOTICE live/assets/vendor

@@ -76,11 +76,13 @@ func daemonSet(t *testing.T) appsv1.DaemonSet {
 // exactly linux/amd64 and linux/arm64, named as the chart runs it; each
 // image is configured as the chart runs it (entrypoint, user, port) with
 // the OCI labels of the release, and holds exactly the binary for its
-// machine, /etc/passwd and /etc/group, the CA bundle and the licences —
+// machine, /etc/passwd and /etc/group, the CA bundle, the licences and the
+// binary's NOTICE —
 // no shell, no package database; the amd64 binary, extracted, runs.
 func TestReleaseImage(t *testing.T) {
 	r := makeReleases(t)[0]
 	f := facts(t)
+	notices := wantNotices(t)
 	idx, desc := readImageArchive(t, filepath.Join(r.tarballs, "podflow_exporter-"+f.version+".oci.tar"))
 
 	ds := daemonSet(t)
@@ -165,7 +167,8 @@ func TestReleaseImage(t *testing.T) {
 		// mutate.Extract flattens the layers, directory names without their /.
 		want := []string{"bin", "bin/podflow_exporter", "etc", "etc/group", "etc/passwd", "etc/ssl", "etc/ssl/certs",
 			"etc/ssl/certs/ca-certificates.crt", "usr", "usr/share", "usr/share/doc", "usr/share/doc/ca-certificates",
-			"usr/share/doc/ca-certificates/copyright", "usr/share/doc/podflow_exporter", "usr/share/doc/podflow_exporter/LICENSE"}
+			"usr/share/doc/ca-certificates/copyright", "usr/share/doc/podflow_exporter", "usr/share/doc/podflow_exporter/LICENSE",
+			"usr/share/doc/podflow_exporter/NOTICE"}
 		if got := slices.Sorted(maps.Keys(files)); !slices.Equal(got, want) {
 			t.Errorf("%s: image files %q, want exactly %q", arch, got, want)
 		}
@@ -182,6 +185,7 @@ func TestReleaseImage(t *testing.T) {
 			!bytes.Equal(files["usr/share/doc/podflow_exporter/LICENSE"], mustRead(t, "../LICENSE")) {
 			t.Errorf("%s: CA bundle or LICENSE differs from the build machine's", arch)
 		}
+		checkNotice(t, arch+" image", files["usr/share/doc/podflow_exporter/NOTICE"], notices)
 		if !strings.Contains(string(files["etc/passwd"]), "\nnobody:x:65534:65534:") || !strings.HasPrefix(string(files["etc/passwd"]), "root:x:0:0:") ||
 			!strings.Contains(string(files["etc/group"]), "\nnogroup:x:65534:\n") {
 			t.Errorf("%s: passwd/group lack root or nobody (65534):\n%s%s", arch, files["etc/passwd"], files["etc/group"])

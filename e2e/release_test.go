@@ -150,14 +150,80 @@ func readTar(t *testing.T, r io.Reader) (map[string][]byte, map[string]*tar.Head
 	}
 }
 
+// wantNotices are the NOTICE texts, by module@version, of the modules the
+// release binaries link (linux/amd64 and linux/arm64, as .promu.yml builds
+// them), found apart from internal/cmd/notice: go list -deps, then a file
+// named NOTICE, NOTICE.txt or NOTICE.md in any case at the module's root.
+func wantNotices(t *testing.T) map[string]string {
+	t.Helper()
+	want := map[string]string{}
+	for arch := range releaseArches {
+		cmd := exec.Command("go", "list", "-deps", "-tags", "netgo", "-f",
+			"{{if and .Module (not .Module.Main)}}{{.Module.Path}}@{{.Module.Version}} {{.Module.Dir}}{{end}}", ".")
+		cmd.Dir = ".."
+		cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+arch, "CGO_ENABLED=0")
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("go list -deps for %s: %v", arch, err)
+		}
+		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			mod, dir, ok := strings.Cut(line, " ")
+			if !ok {
+				continue
+			}
+			entries, err := os.ReadDir(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var texts string
+			for _, e := range entries {
+				switch strings.ToUpper(e.Name()) {
+				case "NOTICE", "NOTICE.TXT", "NOTICE.MD":
+					texts += string(mustRead(t, filepath.Join(dir, e.Name())))
+				}
+			}
+			if texts != "" {
+				want[mod] = texts
+			}
+		}
+	}
+	return want
+}
+
+// checkNotice: a release's NOTICE names podflow_exporter and its copyright,
+// then, each under "== <module>@<version> ==", the NOTICE of every linked
+// module that has one, and no other module.
+func checkNotice(t *testing.T, what string, notice []byte, want map[string]string) {
+	t.Helper()
+	text := string(notice)
+	if !strings.HasPrefix(text, "podflow_exporter\nCopyright 2026 The podflow_exporter Authors\n") {
+		t.Errorf("%s: NOTICE lacks the podflow_exporter header:\n%.200s", what, text)
+	}
+	var got []string
+	for _, line := range strings.Split(text, "\n") {
+		if m, ok := strings.CutPrefix(line, "== "); ok && strings.HasSuffix(m, " ==") {
+			got = append(got, strings.TrimSuffix(m, " =="))
+		}
+	}
+	if wantMods := slices.Sorted(maps.Keys(want)); !slices.Equal(got, wantMods) {
+		t.Errorf("%s: NOTICE names modules %q, want %q (the linked ones with a NOTICE)", what, got, wantMods)
+	}
+	for mod, body := range want {
+		if !strings.Contains(text, "== "+mod+" ==\n"+body) {
+			t.Errorf("%s: NOTICE lacks %s's NOTICE text", what, mod)
+		}
+	}
+}
+
 // TestReleaseTarballs: make release gives one promu tarball per
 // architecture (node_exporter's layout: a directory with the binary,
-// LICENSE, README, CHANGELOG and the systemd unit), each binary an ELF of its
-// machine stamped with VERSION and the commit, and a sha256sums.txt that
-// covers every artifact and matches it.
+// LICENSE, the binary's NOTICE, README, CHANGELOG and the systemd unit),
+// each binary an ELF of its machine stamped with VERSION and the commit,
+// and a sha256sums.txt that covers every artifact and matches it.
 func TestReleaseTarballs(t *testing.T) {
 	r := makeReleases(t)[0]
 	f := facts(t)
+	notices := wantNotices(t)
 	for arch := range releaseArches {
 		name := fmt.Sprintf("podflow_exporter-%s.linux-%s", f.version, arch)
 		fh, err := os.Open(filepath.Join(r.tarballs, name+".tar.gz"))
@@ -170,7 +236,7 @@ func TestReleaseTarballs(t *testing.T) {
 		}
 		files, hdrs := readTar(t, zr)
 		fh.Close()
-		want := []string{name + "/", name + "/CHANGELOG.md", name + "/LICENSE", name + "/README.md",
+		want := []string{name + "/", name + "/CHANGELOG.md", name + "/LICENSE", name + "/NOTICE", name + "/README.md",
 			name + "/podflow_exporter", name + "/podflow_exporter.service"}
 		if got := slices.Sorted(maps.Keys(files)); !slices.Equal(got, want) {
 			t.Errorf("%s.tar.gz holds %q, want %q", name, got, want)
@@ -180,6 +246,7 @@ func TestReleaseTarballs(t *testing.T) {
 				t.Errorf("%s.tar.gz: %s differs from the repository's", name, src)
 			}
 		}
+		checkNotice(t, name+".tar.gz", files[name+"/NOTICE"], notices)
 		bin := files[name+"/podflow_exporter"]
 		if h := hdrs[name+"/podflow_exporter"]; h == nil || h.Mode&0o111 == 0 {
 			t.Errorf("%s.tar.gz: podflow_exporter missing or not executable", name)

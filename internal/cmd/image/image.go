@@ -60,6 +60,7 @@ type Spec struct {
 	Source    string    // the repository URL
 	Created   time.Time // the commit's time: created time and every file's mtime
 	License   string    // the project's LICENSE file
+	Notice    string    // the binary's NOTICE (internal/cmd/notice)
 	CABundle  string    // PEM bundle, installed as /etc/ssl/certs/ca-certificates.crt
 	CANotice  string    // the bundle's copyright file (Debian ca-certificates); optional
 	Reference string    // the image name the archive's index entry carries, e.g. ghcr.io/podflow/podflow_exporter:v0.1.0
@@ -79,6 +80,10 @@ func BaseFiles(s Spec) ([]file, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read licence: %w", err)
 	}
+	notice, err := os.ReadFile(s.Notice)
+	if err != nil {
+		return nil, fmt.Errorf("read NOTICE (make crossbuild): %w", err)
+	}
 	ca, err := os.ReadFile(s.CABundle)
 	if err != nil {
 		return nil, fmt.Errorf("read CA bundle (Debian: apt-get install ca-certificates): %w", err)
@@ -88,13 +93,14 @@ func BaseFiles(s Spec) ([]file, error) {
 		{name: "etc/group", mode: 0o644, data: []byte(group)},
 		{name: "etc/ssl/certs/ca-certificates.crt", mode: 0o644, data: ca},
 		{name: "usr/share/doc/podflow_exporter/LICENSE", mode: 0o644, data: license},
+		{name: "usr/share/doc/podflow_exporter/NOTICE", mode: 0o644, data: notice},
 	}
 	if s.CANotice != "" {
-		notice, err := os.ReadFile(s.CANotice)
+		copyright, err := os.ReadFile(s.CANotice)
 		if err != nil {
 			return nil, fmt.Errorf("read CA bundle's copyright: %w", err)
 		}
-		files = append(files, file{name: "usr/share/doc/ca-certificates/copyright", mode: 0o644, data: notice})
+		files = append(files, file{name: "usr/share/doc/ca-certificates/copyright", mode: 0o644, data: copyright})
 	}
 	return files, nil
 }
@@ -165,7 +171,7 @@ func Image(s Spec, p v1.Platform, base v1.Layer) (v1.Image, error) {
 	img := mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON)
 	created := v1.Time{Time: s.Created}
 	img, err = mutate.Append(img,
-		mutate.Addendum{Layer: base, History: v1.History{Created: created, CreatedBy: "podflow_exporter image: /etc/passwd, /etc/group, CA certificates, licences"}},
+		mutate.Addendum{Layer: base, History: v1.History{Created: created, CreatedBy: "podflow_exporter image: /etc/passwd, /etc/group, CA certificates, licences, NOTICE"}},
 		mutate.Addendum{Layer: binLayer, History: v1.History{Created: created, CreatedBy: "podflow_exporter image: " + Binary + " (promu build)"}},
 	)
 	if err != nil {

@@ -5,9 +5,10 @@
 // daemon or a registry: an image index for linux/amd64 and linux/arm64,
 // each image the promu-built binary at /bin/podflow_exporter on files the
 // build machine provides instead of a pulled base (/etc/passwd, /etc/group,
-// Debian's CA bundle, the licences). It writes an oci-archive tarball and,
-// with --layout, the OCI layout directory too. Same inputs, same digest:
-// every timestamp is --created (make release passes the commit's time).
+// Debian's CA bundle, the licences and the binary's NOTICE). It writes an
+// oci-archive tarball and, with --layout, the OCI layout directory too.
+// Same inputs, same digest: every timestamp is --created (make release
+// passes the commit's time).
 //
 //	go run ./internal/cmd/image --version 0.1.0 --revision $(git rev-parse HEAD) \
 //	  --created $(git log -1 --format=%ct) --output .tarballs/podflow_exporter-0.1.0.oci.tar
@@ -31,6 +32,7 @@ func main() {
 	flag.StringVar(&s.Source, "source", "https://github.com/podflow/podflow_exporter", "org.opencontainers.image.source")
 	flag.StringVar(&repository, "repository", "ghcr.io/podflow/podflow_exporter", "image name the archive's index entry carries, tagged v<version>")
 	flag.StringVar(&s.License, "license", "LICENSE", "the project's licence, installed as /usr/share/doc/podflow_exporter/LICENSE")
+	flag.StringVar(&s.Notice, "notice", ".build/NOTICE", "the binary's NOTICE (make crossbuild, internal/cmd/notice), installed as /usr/share/doc/podflow_exporter/NOTICE")
 	flag.StringVar(&s.CABundle, "ca-bundle", "/etc/ssl/certs/ca-certificates.crt", "CA certificates (PEM) for /etc/ssl/certs/ca-certificates.crt")
 	flag.StringVar(&s.CANotice, "ca-copyright", "/usr/share/doc/ca-certificates/copyright", "the CA bundle's copyright notice, shipped with it; empty: none")
 	flag.StringVar(&output, "output", "", "the oci-archive tarball to write")
