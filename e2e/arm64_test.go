@@ -26,7 +26,10 @@ var crossBuilds struct {
 }
 
 // crossBuild builds pkg for linux/goarch as the release does (no cgo,
-// stripped) into the directory of binary and returns its path.
+// stripped, -trimpath -tags netgo as .promu.yml) into the directory of
+// binary and returns its path. The same flags as make crossbuild, which
+// make test runs first, let it reuse that build's compiled packages: on a
+// cold machine a build of its own would cost minutes per architecture.
 func crossBuild(t *testing.T, goarch, pkg string) string {
 	t.Helper()
 	crossBuilds.Lock()
@@ -37,7 +40,7 @@ func crossBuild(t *testing.T, goarch, pkg string) string {
 	}
 	out := filepath.Join(filepath.Dir(binary), filepath.Base(pkg)+"."+goarch)
 	start := time.Now()
-	cmd := exec.Command("go", "build", "-ldflags=-s -w", "-o", out, pkg)
+	cmd := exec.Command("go", "build", "-trimpath", "-tags", "netgo", "-ldflags=-s -w", "-o", out, pkg)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+goarch)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("GOARCH=%s go build %s: %v\n%s", goarch, pkg, err, b)
