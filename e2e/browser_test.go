@@ -156,20 +156,29 @@ type pageDetails struct {
 	PromQL []string `json:"promql"`
 }
 
-func (v *pageView) row(id string) (pageRow, bool) {
-	for _, r := range v.Rows {
-		if r.ID == id {
+func (r pageRow) rowID() string { return r.ID }
+
+func (v *pageView) row(id string) (pageRow, bool) { return rowByID(v.Rows, id) }
+
+// rowIDs are the shown rows' IDs, sorted.
+func (v *pageView) rowIDs() []string { return rowIDs(v.Rows) }
+
+// rowByID returns the shown row of edge id.
+func rowByID[R interface{ rowID() string }](rows []R, id string) (R, bool) {
+	for _, r := range rows {
+		if r.rowID() == id {
 			return r, true
 		}
 	}
-	return pageRow{}, false
+	var none R
+	return none, false
 }
 
-// rowIDs are the shown rows' IDs, sorted.
-func (v *pageView) rowIDs() []string {
+// rowIDs returns the rows' IDs, sorted.
+func rowIDs[R interface{ rowID() string }](rows []R) []string {
 	var ids []string
-	for _, r := range v.Rows {
-		ids = append(ids, r.ID)
+	for _, r := range rows {
+		ids = append(ids, r.rowID())
 	}
 	sort.Strings(ids)
 	return ids

@@ -136,22 +136,9 @@ type pageRowCells struct {
 	Cells       map[string]string `json:"cells"`
 }
 
-func (v *pageState) rowCells(id string) (pageRowCells, bool) {
-	for _, r := range v.Rows {
-		if r.ID == id {
-			return r, true
-		}
-	}
-	return pageRowCells{}, false
-}
+func (v *pageState) rowCells(id string) (pageRowCells, bool) { return rowByID(v.Rows, id) }
 
-func (v *pageState) rowIDs() []string {
-	var ids []string
-	for _, r := range v.Rows {
-		ids = append(ids, r.ID)
-	}
-	return ids
-}
+func (v *pageState) rowIDs() []string { return rowIDs(v.Rows) }
 
 // watchPage observes until ok, failing after 20 s with what it saw last;
 // every page error and console error the page logged meanwhile fails the
