@@ -212,9 +212,15 @@ func (d *pageDriver) observe() pageView {
 // waitView observes until ok, failing after 20 s with what it saw last.
 func (d *pageDriver) waitView(what string, ok func(v *pageView) bool) pageView {
 	d.t.Helper()
+	return poll(d, what, d.observe, ok)
+}
+
+// poll calls observe until ok, failing after 20 s with what it saw last.
+func poll[V any](d *pageDriver, what string, observe func() V, ok func(v *V) bool) V {
+	d.t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		v := d.observe()
+		v := observe()
 		if ok(&v) {
 			return v
 		}

@@ -4,7 +4,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"net/http"
 	"os/exec"
 	"path/filepath"
@@ -12,7 +11,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 )
 
 // TestLivePageWithoutGraphLibrary: an exporter built without the graph
@@ -145,20 +143,12 @@ func (v *pageState) rowIDs() []string { return rowIDs(v.Rows) }
 // test.
 func watchPage(d *pageDriver, what string, ok func(v *pageState) bool) pageState {
 	d.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	return poll(d, what, func() pageState {
 		var v pageState
 		d.do(map[string]any{"cmd": "observe"}, &v)
 		checkProblems(d.t, v.Problems)
-		if ok(&v) {
-			return v
-		}
-		if time.Now().After(deadline) {
-			b, _ := json.MarshalIndent(v, "", " ")
-			d.t.Fatalf("the page never showed %s; last seen:\n%s", what, b)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return v
+	}, ok)
 }
 
 // checkProblems fails the test for each error the page logged (the page
