@@ -7,6 +7,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -207,6 +208,22 @@ func (d *pageDriver) observe() pageView {
 		}
 	}
 	return v
+}
+
+// open loads url in the page and checks it was served (200), with the
+// graph library or, when graph is false, without it and with the notice
+// that says how to get it.
+func (d *pageDriver) open(url string, graph bool) {
+	d.t.Helper()
+	var opened struct {
+		Status       int  `json:"status"`
+		GraphBuiltIn bool `json:"graphBuiltIn"`
+		Notice       bool `json:"notice"`
+	}
+	d.do(map[string]any{"cmd": "open", "url": url}, &opened)
+	if opened.Status != http.StatusOK || opened.GraphBuiltIn != graph || opened.Notice == graph {
+		d.t.Fatalf("open %s: %+v, want 200, the graph library built in: %v (the binary embeds live/assets/vendor: make assets before go test), the notice: %v", url, opened, graph, !graph)
+	}
 }
 
 // waitView observes until ok, failing after 20 s with what it saw last.

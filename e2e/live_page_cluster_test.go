@@ -6,7 +6,6 @@ package e2e
 import (
 	"fmt"
 	"math"
-	"net/http"
 	"regexp"
 	"strings"
 	"testing"
@@ -23,14 +22,7 @@ import (
 // rates; back on Node the page follows the viewer's stream again.
 func checkClusterPage(t *testing.T, viewer *exporter, edge *live.Edge) {
 	page := startPageDriver(t)
-	var opened struct {
-		Status       int  `json:"status"`
-		GraphBuiltIn bool `json:"graphBuiltIn"`
-	}
-	page.do(map[string]any{"cmd": "open", "url": viewer.url + "/flows"}, &opened)
-	if opened.Status != http.StatusOK || !opened.GraphBuiltIn {
-		t.Fatalf("open /flows: %+v, want 200 with the graph", opened)
-	}
+	page.open(viewer.url+"/flows", true)
 	v := watchPage(page, "the node scope with the Node / Cluster switch", func(v *pageState) bool {
 		return v.Scope == "node" && v.State == "connected" && v.ScopeSwitch && v.Events.Snapshots == 1
 	})

@@ -35,15 +35,7 @@ func TestLivePageWithoutGraphLibrary(t *testing.T) {
 	}
 
 	page := startPageDriver(t)
-	var opened struct {
-		Status       int  `json:"status"`
-		GraphBuiltIn bool `json:"graphBuiltIn"`
-		Notice       bool `json:"notice"`
-	}
-	page.do(map[string]any{"cmd": "open", "url": exp.url + "/flows"}, &opened)
-	if opened.Status != http.StatusOK || opened.GraphBuiltIn || !opened.Notice {
-		t.Fatalf("open /flows: %+v, want 200, no graph, the notice", opened)
-	}
+	page.open(exp.url+"/flows", false)
 
 	tr.round()
 	sender, receiver, connects := tr.edges()
