@@ -64,27 +64,8 @@ func TestTopLive(t *testing.T) {
 	fake := &fakeStream{}
 	srv := httptest.NewServer(fake)
 	defer srv.Close()
-	app, f := newApp()
-	if _, err := app.Parse([]string{"top", "--sort=bytes", "--bytes=exact", srv.URL}); err != nil {
-		t.Fatal(err)
-	}
-	var stdout, stderr syncBuffer
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int)
-	go func() { done <- runTop(ctx, f.top, &stdout, &stderr) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for strings.Count(stdout.String(), "\n\n") < 3 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	cancel()
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Errorf("exit %d after the context ended, want 0: %s", code, stderr.String())
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("top did not end with its context")
-	}
+	stdout, stderr := runTopUntil(t, func(stdout, _ *syncBuffer) bool { return strings.Count(stdout.String(), "\n\n") >= 3 },
+		"--sort=bytes", "--bytes=exact", srv.URL)
 	tables := strings.Split(strings.TrimSuffix(stdout.String(), "\n\n"), "\n\n")
 	if len(tables) != 3 {
 		t.Fatalf("%d tables, want 3:\n%s\nstderr:\n%s", len(tables), stdout.String(), stderr.String())
@@ -176,20 +157,7 @@ func TestTopLiveIdle(t *testing.T) {
 		<-r.Context().Done() // then silence
 	}))
 	defer srv.Close()
-	app, f := newApp()
-	if _, err := app.Parse([]string{"top", srv.URL}); err != nil {
-		t.Fatal(err)
-	}
-	var stdout, stderr syncBuffer
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int)
-	go func() { done <- runTop(ctx, f.top, &stdout, &stderr) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(stderr.String(), "reconnected") && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	cancel()
-	<-done
+	_, stderr := runTopUntil(t, func(_, stderr *syncBuffer) bool { return strings.Contains(stderr.String(), "reconnected") }, srv.URL)
 	if !strings.Contains(stderr.String(), "dropped at") || !strings.Contains(stderr.String(), "(nothing received for 200ms)") {
 		t.Errorf("stderr:\n%s", stderr.String())
 	}
@@ -198,4 +166,31 @@ func TestTopLiveIdle(t *testing.T) {
 	if connections < 2 {
 		t.Errorf("%d connections, want a second after the silence", connections)
 	}
+}
+
+// runTopUntil runs `top args...` in live mode until done says so (or 10 s
+// passed), then ends its context: top must exit 0 within 5 s.
+func runTopUntil(t *testing.T, done func(stdout, stderr *syncBuffer) bool, args ...string) (stdout, stderr *syncBuffer) {
+	t.Helper()
+	app, f := newApp()
+	if _, err := app.Parse(append([]string{"top"}, args...)); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr = &syncBuffer{}, &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	exited := make(chan int)
+	go func() { exited <- runTop(ctx, f.top, stdout, stderr) }()
+	for deadline := time.Now().Add(10 * time.Second); !done(stdout, stderr) && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case code := <-exited:
+		if code != 0 {
+			t.Errorf("exit %d after the context ended, want 0: %s", code, stderr.String())
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("top did not end with its context")
+	}
+	return stdout, stderr
 }
