@@ -17,7 +17,9 @@ import (
 // BenchmarkCgroupSKB measures flows_egress per packet with BPF_PROG_TEST_RUN
 // against the floor program (one per-CPU hash lookup with the same flow key
 // and one increment), alternating the two in rounds of the same run and
-// reporting medians and their ratio:
+// reporting medians and their ratio. The test run's socket is a dummy
+// without state, as a socket older than the exporter; tcp4-with-entry is
+// an established socket counting in an entry of its own:
 //
 //	go test -run '^$' -bench CgroupSKB -benchtime 20x ./bpf/
 func BenchmarkCgroupSKB(b *testing.B) {
@@ -32,6 +34,7 @@ func BenchmarkCgroupSKB(b *testing.B) {
 	if err := tr.SetServices([]ServiceFrontend{{netip.AddrPortFrom(v4b, 53), ipProtoUDP}, {netip.AddrPortFrom(v4b, 80), ipProtoTCP}}); err != nil {
 		b.Fatal(err)
 	}
+	withEntry := loadEntryBench(b)
 	// Floor and program run on one CPU, the same for both: the machine's
 	// CPUs need not be equally fast or equally disturbed.
 	runtime.LockOSThread()
@@ -53,6 +56,8 @@ func BenchmarkCgroupSKB(b *testing.B) {
 		{"udp4-translating", packet{v4a, v4b, ipProtoUDP, udp(40000, 54, 100), 0}, translating[ProgFlowsEgress]},
 		{"udp4-to-service", packet{v4a, v4b, ipProtoUDP, udp(40000, 53, 100), 0}, translating[ProgFlowsEgress]},
 		{"tcp4-translating", packet{v4a, v4b, ipProtoTCP, tcp(45000, 443, 1000), 0}, translating[ProgFlowsEgress]},
+		// An established TCP socket with an entry of its own (entrybench.bpf.c).
+		{"tcp4-with-entry", packet{v4a, v4b, ipProtoTCP, tcp(45000, 443, 1000), 0}, withEntry},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			data := tc.pkt.bytes()
@@ -67,6 +72,26 @@ func BenchmarkCgroupSKB(b *testing.B) {
 			b.ReportMetric(p/f, "x-floor")
 		})
 	}
+}
+
+// loadEntryBench loads flows_egress_with_entry (entrybench.bpf.c), with
+// counting per socket on, alone.
+func loadEntryBench(b *testing.B) *ebpf.Program {
+	spec, err := loadEntrybench()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := spec.Variables["count_in_sockets"].Set(true); err != nil {
+		b.Fatal(err)
+	}
+	const name = "flows_egress_with_entry"
+	spec.Programs = map[string]*ebpf.ProgramSpec{name: spec.Programs[name]}
+	coll, err := ebpf.NewCollection(spec)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(coll.Close)
+	return coll.Programs[name]
 }
 
 // nsPerRun times repeat runs of prog with the wall clock: the kernel reports

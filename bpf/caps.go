@@ -98,7 +98,9 @@ func Capabilities() (have, missing []string, err error) {
 
 // programCaps lists the capabilities loading and attaching a program of
 // type t needs, as found with setpriv on Linux 6.18 (e2e
-// TestLeastPrivilege): tracing programs need CAP_PERFMON to load; the
+// TestLeastPrivilege): tracing programs, and the raw tracepoint program
+// fold_sockets, which is only run (BPF_PROG_TEST_RUN), need CAP_PERFMON
+// to load; the
 // cgroup_skb programs need CAP_PERFMON too, because the verifier allows
 // their arithmetic on packet pointers only to a holder of it
 // (allow_ptr_leaks: without it, "pointer arithmetic ... prohibited for
@@ -108,7 +110,7 @@ func programCaps(t ebpf.ProgramType) []int {
 	switch t {
 	case ebpf.CGroupSKB:
 		return []int{capBPF, capPerfmon, capNetAdmin}
-	case ebpf.Tracing:
+	case ebpf.Tracing, ebpf.RawTracepoint:
 		return []int{capBPF, capPerfmon}
 	default:
 		return []int{capBPF}

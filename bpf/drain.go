@@ -20,7 +20,7 @@ import (
 
 // DrainFlows drains the bytes and packets of every flow.
 func (t *Tracer) DrainFlows(fn func(FlowKey, FlowCounters)) (overflow FlowCounters, err error) {
-	return drainTable[FlowCounters, FlowCounters](t.tables[TableFlows], func(k FlowKey, _ uint32, perCPU []FlowCounters) {
+	return drainTable[FlowCounters, FlowCounters](t, TableFlows, func(k FlowKey, _ uint32, perCPU []FlowCounters) {
 		var s FlowCounters
 		for i := range perCPU {
 			s.Add(&perCPU[i])
@@ -31,7 +31,7 @@ func (t *Tracer) DrainFlows(fn func(FlowKey, FlowCounters)) (overflow FlowCounte
 
 // DrainTCP drains the handshake outcomes, retransmits and resets of every flow.
 func (t *Tracer) DrainTCP(fn func(FlowKey, TCPCounters)) (overflow TCPCounters, err error) {
-	return drainTable[TCPCounters, TCPCounters](t.tables[TableTCP], func(k FlowKey, _ uint32, perCPU []TCPCounters) {
+	return drainTable[TCPCounters, TCPCounters](t, TableTCP, func(k FlowKey, _ uint32, perCPU []TCPCounters) {
 		var s TCPCounters
 		for i := range perCPU {
 			s.Add(&perCPU[i])
@@ -43,7 +43,7 @@ func (t *Tracer) DrainTCP(fn func(FlowKey, TCPCounters)) (overflow TCPCounters, 
 // DrainLatency drains the latency histograms, one call of fn per flow,
 // histogram and bucket that gained samples. The overflow keeps its buckets.
 func (t *Tracer) DrainLatency(fn func(FlowKey, LatencyIncrement)) (overflow LatencyOverflow, err error) {
-	return drainTable[LatencyBucket, LatencyOverflow](t.tables[TableLatency], func(k FlowKey, variant uint32, perCPU []LatencyBucket) {
+	return drainTable[LatencyBucket, LatencyOverflow](t, TableLatency, func(k FlowKey, variant uint32, perCPU []LatencyBucket) {
 		h, b := latencyBucketOf(variant)
 		if h < 0 || int(h) >= NumHistograms || b >= LatencyBuckets {
 			return // not written by this object's programs
@@ -59,7 +59,7 @@ func (t *Tracer) DrainLatency(fn func(FlowKey, LatencyIncrement)) (overflow Late
 // DrainDrops drains the packets the kernel dropped, one call of fn per
 // flow and drop reason.
 func (t *Tracer) DrainDrops(fn func(FlowKey, DropIncrement)) (overflow DropCounters, err error) {
-	return drainTable[DropCounters, DropCounters](t.tables[TableDrops], func(k FlowKey, reason uint32, perCPU []DropCounters) {
+	return drainTable[DropCounters, DropCounters](t, TableDrops, func(k FlowKey, reason uint32, perCPU []DropCounters) {
 		inc := DropIncrement{Reason: reason}
 		for i := range perCPU {
 			inc.DropCounters.Add(&perCPU[i])

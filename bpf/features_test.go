@@ -14,16 +14,17 @@ import (
 func TestFeatures(t *testing.T) {
 	nd := newNet(t, v4OnlyA, v4OnlyB)
 	f := loadTracerWith(t, defaultConfig, nd.env.Root.Path, false).Features()
-	if !f.DropReceivingSocket || !f.ICMPRefusals {
-		t.Errorf("features %+v: want drops named by their receiving socket and ICMP refusals on 6.18", f)
+	if !f.DropReceivingSocket || !f.ICMPRefusals || !f.SocketEntries {
+		t.Errorf("features %+v: want drops named by their receiving socket, ICMP refusals and socket entries on 6.18", f)
 	}
 	for _, st := range f.Programs {
 		if !f.Attached(st.Name) || st.Variant != st.Name {
 			t.Errorf("%s: attached %v as %q, want attached as itself", st.Name, st.Attached, st.Variant)
 		}
 	}
-	if len(f.Programs) != len(allPrograms) {
-		t.Errorf("%d programs reported, want %d", len(f.Programs), len(allPrograms))
+	// fold_sockets comes unasked with tcp_state.
+	if len(f.Programs) != len(allPrograms)+1 || !f.Attached(ProgFoldSockets) {
+		t.Errorf("%d programs reported, want %d and %s", len(f.Programs), len(allPrograms)+1, ProgFoldSockets)
 	}
 
 	// The variant for kernels before 6.11, loaded alone, also verifies here.
@@ -42,7 +43,7 @@ func TestFeatures(t *testing.T) {
 	}
 	p.Close()
 	f = tr.Features()
-	if f.Attached(ProgDrops) || f.DropReceivingSocket || f.ICMPRefusals || !f.Attached(ProgFlowsEgress) {
+	if f.Attached(ProgDrops) || f.DropReceivingSocket || f.ICMPRefusals || f.SocketEntries || !f.Attached(ProgFlowsEgress) {
 		t.Errorf("only %s asked for: features %+v", ProgFlowsEgress, f)
 	}
 }

@@ -11,6 +11,7 @@
 #include "packet.bpf.h"
 #include "translation.bpf.h"
 #include "roles.bpf.h"
+#include "sockcount.bpf.h"
 
 /*
  * The role of a packet whose socket has no state: ICMP echo by its type,
@@ -47,22 +48,21 @@ static __always_inline bool sent_reset(struct __sk_buff *skb, const struct packe
 /*
  * The state of the socket a TCP or UDP packet belongs to, created with its
  * role on its first packet when no program made it before (sockets older
- * than the exporter, UDP sockets). No bpf_sk_fullsock() on the fast path:
+ * than the exporter, UDP sockets); st is what count_packet looked up (NULL:
+ * none yet). No bpf_sk_fullsock() on the fast path:
  * __cgroup_bpf_run_filter_skb() always sets skb->sk to the full socket, and
  * bpf_sk_storage_get() checks anyway. NULL for sockets left to
  * packet_role: raw sockets (*kernel set for each network namespace's TCP
  * control socket, which sends RSTs and TIME_WAIT ACKs for every socket of
  * it) and UDP sockets on kernels without bpf_rdonly_cast().
  */
-static __always_inline struct sock_state *packet_sock_state(struct bpf_sock *sk, const struct packet *pkt,
+static __always_inline struct sock_state *packet_sock_state(struct bpf_sock *sk, struct sock_state *st,
 							     bool egress, bool *kernel)
 {
-	struct sock_state *st;
 	struct bpf_sock *full;
 	const struct sock *ks;
 	__u32 type, protocol;
 
-	st = bpf_sk_storage_get(&sock_states, sk, 0, 0);
 	if (st)
 		return st;
 	full = bpf_sk_fullsock(sk);
@@ -94,17 +94,29 @@ static __always_inline struct sock_state *packet_sock_state(struct bpf_sock *sk,
 	return st;
 }
 
-static const struct flow_counters zero_flow_counters;
-
-static __always_inline int count_packet(struct __sk_buff *skb, bool egress)
+/*
+ * Count one packet; sk is skb->sk, st its state (NULL: none yet). A socket
+ * with an entry of its own counts there; every other packet in the flows
+ * table under its key.
+ */
+static __always_inline int count_packet_of(struct __sk_buff *skb, bool egress, struct bpf_sock *sk,
+					   struct sock_state *st)
 {
 	struct flow_key key = {};
 	struct packet pkt = {};
-	struct sock_state *st;
 	struct flow_counters *c;
 	__u64 packets, bytes;
 	bool created = false, kernel = false;
 	__u32 zero = 0;
+
+	if (count_in_sockets && st && (st->flags & SOCK_STATE_COUNTS)) {
+		struct sock_counts *v = bpf_map_lookup_elem(&counting_sockets, &st->cookie);
+
+		if (v) {
+			count_in_socket(skb, v, egress);
+			return 1;
+		}
+	}
 
 	/*
 	 * An unparsable packet (not IP) still counts, under a key with no
@@ -112,12 +124,10 @@ static __always_inline int count_packet(struct __sk_buff *skb, bool egress)
 	 */
 	pkt.gso_segs = skb->gso_segs;
 	if (parse(skb, egress, &key, &pkt)) {
-		/* skb->sk read once: the verifier refuses a context field read through a copied pointer. */
-		struct bpf_sock *sk = skb->sk;
-
-		st = NULL;
 		if (sk && pkt.has_l4 && (pkt.protocol == IPPROTO_TCP || pkt.protocol == IPPROTO_UDP))
-			st = packet_sock_state(sk, &pkt, egress, &kernel);
+			st = packet_sock_state(sk, st, egress, &kernel);
+		else
+			st = NULL;
 		if (st) {
 			key.role = st->role;
 			key.cgroup_id = st->cgroup_id;
@@ -173,6 +183,14 @@ static __always_inline int count_packet(struct __sk_buff *skb, bool egress)
 		__sync_fetch_and_add(&c->rx_packets, packets);
 	}
 	return 1;
+}
+
+static __always_inline int count_packet(struct __sk_buff *skb, bool egress)
+{
+	/* skb->sk read once: the verifier refuses a context field read through a copied pointer. */
+	struct bpf_sock *sk = skb->sk;
+
+	return count_packet_of(skb, egress, sk, sk ? bpf_sk_storage_get(&sock_states, sk, 0, 0) : NULL);
 }
 
 /* Both programs only observe: they always let the packet through. */

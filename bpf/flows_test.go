@@ -99,7 +99,7 @@ func testTCPMatchesVeth(t *testing.T, ethtool []string, ethernet uint64) {
 	for _, l := range []*testnet.Link{nd.la, nd.lb} {
 		l.Netns.Run(append([]string{"ethtool", "-K", l.Dev}, ethtool...)...)
 	}
-	addrA, addrB := nd.la.Addr(false), nd.lb.Addr(false)
+	addrB := nd.lb.Addr(false)
 	beforeA, beforeB := nd.la.Stats(), nd.lb.Stats()
 
 	srv := testnet.Start(t, nd.b, nd.cgB, "tcp-serve", netip.AddrPortFrom(addrB, port).String(), "1")
@@ -111,22 +111,41 @@ func testTCPMatchesVeth(t *testing.T, ethtool []string, ethernet uint64) {
 	deltaB := nd.lb.SettledStats().Sub(beforeB)
 
 	flows, _ := drainFlows(t, nd.tr)
-	var sideA, sideB FlowCounters
+	sideA, sideB := nd.sides(t, flows)
+	nd.assertVeth(t, sideA, sideB, deltaA, deltaB, ethernet)
+	if deltaA.TxBytes < size {
+		t.Errorf("veth a sent %d bytes, less than the %d transferred", deltaA.TxBytes, size)
+	}
+	t.Logf("a sent %d packets, %d bytes (L3) for %d bytes of payload", sideA.TxPackets, sideA.TxBytes, size)
+}
+
+// sides sums the flows of each namespace's cgroup and address with the
+// other's; any other flow is an error.
+func (nd *node) sides(t *testing.T, flows map[FlowKey]FlowCounters) (a, b FlowCounters) {
+	t.Helper()
+	addrA, addrB := nd.la.Addr(false), nd.lb.Addr(false)
 	for k, v := range flows {
 		switch {
 		case k.CgroupID == nd.cgA.ID && k.Local == addrA && k.Remote == addrB:
-			sideA.Add(&v)
+			a.Add(&v)
 		case k.CgroupID == nd.cgB.ID && k.Local == addrB && k.Remote == addrA:
-			sideB.Add(&v)
+			b.Add(&v)
 		default:
 			t.Errorf("unexpected flow %+v: %+v", k, v)
 		}
 	}
+	return a, b
+}
+
+// assertVeth checks that each side counted what its end of the veth did,
+// less ethernet bytes per packet (see TestTCPMatchesVethCounters).
+func (nd *node) assertVeth(t *testing.T, a, b FlowCounters, deltaA, deltaB testnet.LinkStats, ethernet uint64) {
+	t.Helper()
 	for _, c := range []struct {
 		side  string
 		got   FlowCounters
 		delta testnet.LinkStats
-	}{{"a", sideA, deltaA}, {"b", sideB, deltaB}} {
+	}{{"a", a, deltaA}, {"b", b, deltaB}} {
 		want := FlowCounters{
 			TxBytes: c.delta.TxBytes - ethernet*c.delta.TxPackets, TxPackets: c.delta.TxPackets,
 			RxBytes: c.delta.RxBytes - ethernet*c.delta.RxPackets, RxPackets: c.delta.RxPackets,
@@ -135,10 +154,6 @@ func testTCPMatchesVeth(t *testing.T, ethtool []string, ethernet uint64) {
 			t.Errorf("side %s: exporter counted %+v, veth counted (L3) %+v", c.side, c.got, want)
 		}
 	}
-	if deltaA.TxBytes < size {
-		t.Errorf("veth a sent %d bytes, less than the %d transferred", deltaA.TxBytes, size)
-	}
-	t.Logf("a sent %d packets, %d bytes (L3) for %d bytes of payload", sideA.TxPackets, sideA.TxBytes, size)
 }
 
 // TestFullTableCountsOverflow gives the flow table room for 4 flows and

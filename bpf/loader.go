@@ -30,6 +30,11 @@ const (
 	ProgResetRecv    = podflowProgTcpResetReceived
 	ProgICMPSent     = podflowProgIcmpSent
 	ProgDrops        = podflowProgSkbDrop
+	// ProgFoldSockets adds what established TCP sockets counted in
+	// entries of their own to the tables, run at each drain (it is loaded,
+	// not attached). Load adds it, unasked, when tcp_state and a program
+	// that counts per socket are asked for.
+	ProgFoldSockets = podflowProgFoldSockets
 )
 
 // newConnectionsEntries bounds the table of new connections to translated
@@ -85,6 +90,11 @@ type Features struct {
 	// 6.10): a connect this node refused by ICMP is "unreachable" even
 	// when the application consumed the error first.
 	ICMPRefusals bool
+	// SocketEntries says established TCP sockets count in entries of
+	// their own, folded into the tables at each drain (fold_sockets loaded
+	// and tcp_state attached); otherwise every packet counts in the flows
+	// table.
+	SocketEntries bool
 }
 
 // Attached reports whether program name (a Prog* name) is attached.
@@ -99,7 +109,7 @@ func (f Features) Attached(name string) bool {
 
 // Features reports what the running kernel allowed.
 func (t *Tracer) Features() Features {
-	f := Features{Programs: t.Status()}
+	f := Features{Programs: t.Status(), SocketEntries: t.fold != nil}
 	for _, st := range f.Programs {
 		switch {
 		case st.Attached && st.Variant == ProgDrops:
@@ -117,10 +127,16 @@ type Tracer struct {
 	// replacements are objs by name, to load each program against them.
 	replacements map[string]*ebpf.Map
 	programs     []*ebpf.Program
-	links        []link.Link
-	status       []ProgramStatus
-	tables       [NumTables]*rotatingTable
-	services     serviceTable
+	// named are the programs loaded, by name (the variant's).
+	named    map[string]*ebpf.Program
+	links    []link.Link
+	status   []ProgramStatus
+	tables   [NumTables]*rotatingTable
+	services serviceTable
+	// fold is fold_sockets when sockets count in entries of their own:
+	// each rotation runs it first.
+	fold     *ebpf.Program
+	rotation rotation
 }
 
 // Load creates the tables, then loads and attaches each program on its own,
@@ -143,6 +159,8 @@ func Load(cfg *Config, opts Options) (*Tracer, error) {
 		services = DefaultServiceTableEntries
 	}
 	specs.TranslatedServices.MaxEntries = services
+	// One entry per established TCP socket: as many as the flows table.
+	specs.CountingSockets.MaxEntries = cfg.FlowTableEntries
 	specs.NewConnections.MaxEntries = 1
 	if opts.TranslateServices {
 		specs.NewConnections.MaxEntries = newConnectionsEntries
@@ -178,13 +196,56 @@ func Load(cfg *Config, opts Options) (*Tracer, error) {
 		t.tables[tbl.id] = r
 	}
 
-	for _, name := range opts.Programs {
+	if err := t.loadPrograms(spec, specs, opts); err != nil {
+		t.Close()
+		return nil, err
+	}
+	return t, nil
+}
+
+// loadPrograms loads and attaches the requested programs, each on its own.
+// Sockets count in their own storage (count_in_sockets) only when both
+// programs that fold them attached: fold_sockets, at each drain, and
+// tcp_state, when a socket closes; the programs loaded after them are told
+// by the constant. Otherwise every packet counts in the flows table.
+func (t *Tracer) loadPrograms(spec *ebpf.CollectionSpec, specs *podflowSpecs, opts Options) error {
+	attach := func(name string) bool {
 		st := ProgramStatus{Name: name}
 		st.Variant, st.Err = t.loadAndAttach(spec, name, opts.CgroupRoot)
 		st.Attached = st.Err == nil
 		t.status = append(t.status, st)
+		return st.Attached
 	}
-	return t, nil
+	asked := map[string]bool{}
+	for _, name := range opts.Programs {
+		asked[name] = true
+	}
+	folds := asked[ProgTCPState] && (asked[ProgFlowsIngress] || asked[ProgFlowsEgress] || asked[ProgTCPRTT])
+	if folds {
+		fold, err := t.loadProgram(spec, ProgFoldSockets)
+		t.status = append(t.status, ProgramStatus{Name: ProgFoldSockets, Attached: err == nil, Variant: ProgFoldSockets, Err: err})
+		if err := specs.CountInSockets.Set(err == nil); err != nil {
+			return fmt.Errorf("set %s: %w", specs.CountInSockets.Name, err)
+		}
+		if attach(ProgTCPState) && err == nil {
+			t.fold = fold
+			t.keep(ProgFoldSockets, fold)
+		} else {
+			if fold != nil {
+				fold.Close()
+			}
+			if err := specs.CountInSockets.Set(false); err != nil {
+				return fmt.Errorf("set %s: %w", specs.CountInSockets.Name, err)
+			}
+		}
+	}
+	for _, name := range opts.Programs {
+		if folds && name == ProgTCPState {
+			continue
+		}
+		attach(name)
+	}
+	return nil
 }
 
 // loadSpec returns the object's spec, with its constants set from opts,
@@ -278,9 +339,18 @@ func (t *Tracer) loadAndAttach(spec *ebpf.CollectionSpec, name string, cgroupRoo
 		prog.Close()
 		return "", fmt.Errorf("attach: %w%s", err, missingCapsHint(prog.Type(), err))
 	}
-	t.programs = append(t.programs, prog)
+	t.keep(variant, prog)
 	t.links = append(t.links, l)
 	return variant, nil
+}
+
+// keep owns prog, loaded as name, until Close.
+func (t *Tracer) keep(name string, prog *ebpf.Program) {
+	if t.named == nil {
+		t.named = map[string]*ebpf.Program{}
+	}
+	t.named[name] = prog
+	t.programs = append(t.programs, prog)
 }
 
 // loadProgram loads one program of spec against the tracer's maps.
@@ -297,6 +367,7 @@ func (t *Tracer) loadProgram(spec *ebpf.CollectionSpec, name string) (*ebpf.Prog
 	// The loader sized these tables: the spec must say so to reuse them.
 	one.Maps[podflowMapTranslatedServices].MaxEntries = t.objs.TranslatedServices.MaxEntries()
 	one.Maps[podflowMapNewConnections].MaxEntries = t.objs.NewConnections.MaxEntries()
+	one.Maps[podflowMapCountingSockets].MaxEntries = t.objs.CountingSockets.MaxEntries()
 	coll, err := ebpf.NewCollectionWithOptions(one, ebpf.CollectionOptions{MapReplacements: t.replacements})
 	if err != nil {
 		return nil, fmt.Errorf("load: %w%s", verifierSummary(err), missingCapsHint(ps.Type, err))

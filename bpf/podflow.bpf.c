@@ -8,11 +8,13 @@
  * packet; the exporter drains the tables when Prometheus scrapes it.
  *
  * Table rotation: each family of counters lives in one of two per-CPU hash
- * tables; an ARRAY_OF_MAPS slot says which one is active. To read, user space
- * swaps the slot and then drains the retired table. The kernel returns from
- * that map update only after an RCU grace period (maybe_wait_bpf_programs()),
- * so when user space reads, no program is still writing to the retired table
- * and nothing can be lost between reading and deleting an entry.
+ * tables, slots 0 and 1 of an ARRAY_OF_MAPS; active_slot says which one
+ * programs write to. To read, user space folds the sockets' own counts
+ * (fold_sockets), flips active_slot for every family at once, and waits for
+ * one RCU grace period (an update of an ARRAY_OF_MAPS returns only after
+ * one: maybe_wait_bpf_programs()): then no program is still writing to the
+ * retired tables and nothing can be lost between reading and deleting an
+ * entry.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -32,8 +34,9 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #include "packet.bpf.h"      /* reading a packet at the cgroup_skb hooks */
 #include "translation.bpf.h" /* connections to translated services */
 #include "roles.bpf.h"       /* socket roles, scope, state and keys */
-#include "flows.bpf.h"       /* flows_ingress, flows_egress */
 #include "latency.bpf.h"     /* latency histograms */
+#include "sockcount.bpf.h"   /* counting in socket storage, fold_sockets */
+#include "flows.bpf.h"       /* flows_ingress, flows_egress */
 #include "tcp.bpf.h"         /* tcp_state, icmp_sent */
 #include "rtt.bpf.h"         /* tcp_rtt */
 #include "resets.bpf.h"      /* tcp_retransmit, tcp_reset_sent, tcp_reset_received */

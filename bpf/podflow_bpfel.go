@@ -107,6 +107,15 @@ type podflowServiceKey struct {
 	Pad      uint8
 }
 
+type podflowSockCounts struct {
+	_          structs.HostLayout
+	Counted    podflowFlowCounters
+	RttPending uint64
+	Closed     uint32
+	Pad        uint32
+	Key        podflowFlowKey
+}
+
 type podflowSockState struct {
 	_          structs.HostLayout
 	CgroupId   uint64
@@ -116,6 +125,7 @@ type podflowSockState struct {
 	Translated uint8
 	Flags      uint8
 	Pad        uint8
+	Cookie     uint64
 }
 
 type podflowTcpCounters struct {
@@ -155,6 +165,8 @@ const (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	podflowMapActiveSlot             = "active_slot"
+	podflowMapCountingSockets        = "counting_sockets"
 	podflowMapDrops                  = "drops"
 	podflowMapDropsOverflow          = "drops_overflow"
 	podflowMapFlows                  = "flows"
@@ -165,12 +177,14 @@ const (
 	podflowMapNewConnections         = "new_connections"
 	podflowMapRoleDecisions          = "role_decisions"
 	podflowMapSockStates             = "sock_states"
+	podflowMapSocketFailures         = "socket_failures"
 	podflowMapTcpEvents              = "tcp_events"
 	podflowMapTcpOverflow            = "tcp_overflow"
 	podflowMapTranslatedServices     = "translated_services"
 	podflowMapUpdateFailures         = "update_failures"
 	podflowProgFlowsEgress           = "flows_egress"
 	podflowProgFlowsIngress          = "flows_ingress"
+	podflowProgFoldSockets           = "fold_sockets"
 	podflowProgIcmpSent              = "icmp_sent"
 	podflowProgSkbDrop               = "skb_drop"
 	podflowProgSkbDropWithoutRxSk    = "skb_drop_without_rx_sk"
@@ -179,6 +193,7 @@ const (
 	podflowProgTcpRetransmit         = "tcp_retransmit"
 	podflowProgTcpRtt                = "tcp_rtt"
 	podflowProgTcpState              = "tcp_state"
+	podflowVarCountInSockets         = "count_in_sockets"
 	podflowVarCountTcpEvents         = "count_tcp_events"
 	podflowVarEphemeralPortMax       = "ephemeral_port_max"
 	podflowVarEphemeralPortMin       = "ephemeral_port_min"
@@ -194,6 +209,7 @@ const (
 	podflowVarUnusedLatencyHistogram = "unused_latency_histogram"
 	podflowVarUnusedRoleMethod       = "unused_role_method"
 	podflowVarUnusedServiceKey       = "unused_service_key"
+	podflowVarUnusedSockCounts       = "unused_sock_counts"
 	podflowVarUnusedTcpCounters      = "unused_tcp_counters"
 	podflowVarUnusedTcpEvent         = "unused_tcp_event"
 	podflowVarUnusedUpdateFailure    = "unused_update_failure"
@@ -243,6 +259,7 @@ type podflowSpecs struct {
 type podflowProgramSpecs struct {
 	FlowsEgress        *ebpf.ProgramSpec `ebpf:"flows_egress"`
 	FlowsIngress       *ebpf.ProgramSpec `ebpf:"flows_ingress"`
+	FoldSockets        *ebpf.ProgramSpec `ebpf:"fold_sockets"`
 	IcmpSent           *ebpf.ProgramSpec `ebpf:"icmp_sent"`
 	SkbDrop            *ebpf.ProgramSpec `ebpf:"skb_drop"`
 	SkbDropWithoutRxSk *ebpf.ProgramSpec `ebpf:"skb_drop_without_rx_sk"`
@@ -257,6 +274,8 @@ type podflowProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type podflowMapSpecs struct {
+	ActiveSlot         *ebpf.MapSpec `ebpf:"active_slot"`
+	CountingSockets    *ebpf.MapSpec `ebpf:"counting_sockets"`
 	Drops              *ebpf.MapSpec `ebpf:"drops"`
 	DropsOverflow      *ebpf.MapSpec `ebpf:"drops_overflow"`
 	Flows              *ebpf.MapSpec `ebpf:"flows"`
@@ -267,6 +286,7 @@ type podflowMapSpecs struct {
 	NewConnections     *ebpf.MapSpec `ebpf:"new_connections"`
 	RoleDecisions      *ebpf.MapSpec `ebpf:"role_decisions"`
 	SockStates         *ebpf.MapSpec `ebpf:"sock_states"`
+	SocketFailures     *ebpf.MapSpec `ebpf:"socket_failures"`
 	TcpEvents          *ebpf.MapSpec `ebpf:"tcp_events"`
 	TcpOverflow        *ebpf.MapSpec `ebpf:"tcp_overflow"`
 	TranslatedServices *ebpf.MapSpec `ebpf:"translated_services"`
@@ -277,6 +297,7 @@ type podflowMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type podflowVariableSpecs struct {
+	CountInSockets         *ebpf.VariableSpec `ebpf:"count_in_sockets"`
 	CountTcpEvents         *ebpf.VariableSpec `ebpf:"count_tcp_events"`
 	EphemeralPortMax       *ebpf.VariableSpec `ebpf:"ephemeral_port_max"`
 	EphemeralPortMin       *ebpf.VariableSpec `ebpf:"ephemeral_port_min"`
@@ -292,6 +313,7 @@ type podflowVariableSpecs struct {
 	UnusedLatencyHistogram *ebpf.VariableSpec `ebpf:"unused_latency_histogram"`
 	UnusedRoleMethod       *ebpf.VariableSpec `ebpf:"unused_role_method"`
 	UnusedServiceKey       *ebpf.VariableSpec `ebpf:"unused_service_key"`
+	UnusedSockCounts       *ebpf.VariableSpec `ebpf:"unused_sock_counts"`
 	UnusedTcpCounters      *ebpf.VariableSpec `ebpf:"unused_tcp_counters"`
 	UnusedTcpEvent         *ebpf.VariableSpec `ebpf:"unused_tcp_event"`
 	UnusedUpdateFailure    *ebpf.VariableSpec `ebpf:"unused_update_failure"`
@@ -317,6 +339,8 @@ func (o *podflowObjects) Close() error {
 //
 // It can be passed to loadPodflowObjects or ebpf.CollectionSpec.LoadAndAssign.
 type podflowMaps struct {
+	ActiveSlot         *ebpf.Map `ebpf:"active_slot"`
+	CountingSockets    *ebpf.Map `ebpf:"counting_sockets"`
 	Drops              *ebpf.Map `ebpf:"drops"`
 	DropsOverflow      *ebpf.Map `ebpf:"drops_overflow"`
 	Flows              *ebpf.Map `ebpf:"flows"`
@@ -327,6 +351,7 @@ type podflowMaps struct {
 	NewConnections     *ebpf.Map `ebpf:"new_connections"`
 	RoleDecisions      *ebpf.Map `ebpf:"role_decisions"`
 	SockStates         *ebpf.Map `ebpf:"sock_states"`
+	SocketFailures     *ebpf.Map `ebpf:"socket_failures"`
 	TcpEvents          *ebpf.Map `ebpf:"tcp_events"`
 	TcpOverflow        *ebpf.Map `ebpf:"tcp_overflow"`
 	TranslatedServices *ebpf.Map `ebpf:"translated_services"`
@@ -335,6 +360,8 @@ type podflowMaps struct {
 
 func (m *podflowMaps) Close() error {
 	return _PodflowClose(
+		m.ActiveSlot,
+		m.CountingSockets,
 		m.Drops,
 		m.DropsOverflow,
 		m.Flows,
@@ -345,6 +372,7 @@ func (m *podflowMaps) Close() error {
 		m.NewConnections,
 		m.RoleDecisions,
 		m.SockStates,
+		m.SocketFailures,
 		m.TcpEvents,
 		m.TcpOverflow,
 		m.TranslatedServices,
@@ -356,6 +384,7 @@ func (m *podflowMaps) Close() error {
 //
 // It can be passed to loadPodflowObjects or ebpf.CollectionSpec.LoadAndAssign.
 type podflowVariables struct {
+	CountInSockets         *ebpf.Variable `ebpf:"count_in_sockets"`
 	CountTcpEvents         *ebpf.Variable `ebpf:"count_tcp_events"`
 	EphemeralPortMax       *ebpf.Variable `ebpf:"ephemeral_port_max"`
 	EphemeralPortMin       *ebpf.Variable `ebpf:"ephemeral_port_min"`
@@ -371,6 +400,7 @@ type podflowVariables struct {
 	UnusedLatencyHistogram *ebpf.Variable `ebpf:"unused_latency_histogram"`
 	UnusedRoleMethod       *ebpf.Variable `ebpf:"unused_role_method"`
 	UnusedServiceKey       *ebpf.Variable `ebpf:"unused_service_key"`
+	UnusedSockCounts       *ebpf.Variable `ebpf:"unused_sock_counts"`
 	UnusedTcpCounters      *ebpf.Variable `ebpf:"unused_tcp_counters"`
 	UnusedTcpEvent         *ebpf.Variable `ebpf:"unused_tcp_event"`
 	UnusedUpdateFailure    *ebpf.Variable `ebpf:"unused_update_failure"`
@@ -382,6 +412,7 @@ type podflowVariables struct {
 type podflowPrograms struct {
 	FlowsEgress        *ebpf.Program `ebpf:"flows_egress"`
 	FlowsIngress       *ebpf.Program `ebpf:"flows_ingress"`
+	FoldSockets        *ebpf.Program `ebpf:"fold_sockets"`
 	IcmpSent           *ebpf.Program `ebpf:"icmp_sent"`
 	SkbDrop            *ebpf.Program `ebpf:"skb_drop"`
 	SkbDropWithoutRxSk *ebpf.Program `ebpf:"skb_drop_without_rx_sk"`
@@ -396,6 +427,7 @@ func (p *podflowPrograms) Close() error {
 	return _PodflowClose(
 		p.FlowsEgress,
 		p.FlowsIngress,
+		p.FoldSockets,
 		p.IcmpSent,
 		p.SkbDrop,
 		p.SkbDropWithoutRxSk,

@@ -87,14 +87,23 @@ volatile const __u8 record_connect_latency = 1;
 volatile const __u8 translate_services = 0;
 
 /*
+ * Set to 1 by the loader when fold_sockets loaded and tcp_state attached:
+ * established TCP sockets then count their bytes and packets in an entry
+ * of their own, which fold_sockets adds to the flows table at each drain
+ * (sockcount.bpf.h). Without both nothing could fold them.
+ */
+volatile const __u8 count_in_sockets = 0;
+
+/*
  * The inner tables are per-CPU hashes keyed by flow; the loader creates two of
- * each with max_entries from --bpf.* flags. The template must be written
- * inline: a named struct would reach BTF only as a forward declaration.
+ * each with max_entries from --bpf.* flags and puts them in slots 0 and 1.
+ * The template must be written inline: a named struct would reach BTF only
+ * as a forward declaration.
  */
 #define ROTATING_TABLE(value_type)                                                                 \
 	struct {                                                                                   \
 		__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);                                          \
-		__uint(max_entries, 1);                                                            \
+		__uint(max_entries, 2);                                                            \
 		__type(key, __u32);                                                                \
 		__array(values, struct {                                                           \
 			__uint(type, BPF_MAP_TYPE_PERCPU_HASH);                                    \
@@ -123,7 +132,18 @@ const enum latency_histogram *unused_latency_histogram __attribute__((unused));
 const struct service_key *unused_service_key __attribute__((unused));
 const enum role_method *unused_role_method __attribute__((unused));
 
-/* Slot 0 holds the table programs write to now. */
+/*
+ * Which slot of every rotating table programs write to now: user space
+ * flips all four families at once with this one word, then waits for one
+ * RCU grace period before it reads the retired tables (tables.go).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} active_slot SEC(".maps");
+
 ROTATING_TABLE(struct flow_counters) flows SEC(".maps");
 ROTATING_TABLE(struct tcp_counters) tcp_events SEC(".maps");
 ROTATING_TABLE(struct latency_bucket) latency SEC(".maps");
@@ -191,12 +211,22 @@ struct sock_state {
 	__u8 translated; /* a client connected to a translated service frontend */
 	__u8 flags;      /* SOCK_STATE_* */
 	__u8 pad;
+	/*
+	 * With SOCK_STATE_COUNTS: the socket's cookie, its key in
+	 * counting_sockets (sockcount.bpf.h).
+	 */
+	__u64 cookie;
 };
 
 /* The socket received a RST: a connect refused by RST, not by ICMP. */
 #define SOCK_STATE_RST_RECEIVED 1
 /* The socket's cgroup is outside --cgroup.root: no program counts it. */
 #define SOCK_STATE_OUT_OF_SCOPE 2
+/*
+ * An established TCP socket whose key never changes (not to a translated
+ * service): its packets count in its counting_sockets entry.
+ */
+#define SOCK_STATE_COUNTS 4
 
 struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
@@ -236,10 +266,16 @@ static __always_inline void *table_entry(void *outer, const struct flow_key *key
 					 const void *zero_value, __u32 table_id, bool *created)
 {
 	__u32 zero = 0;
+	__u32 *slot;
 	void *table, *entry;
 	long err;
 
-	table = bpf_map_lookup_elem(outer, &zero);
+	slot = bpf_map_lookup_elem(&active_slot, &zero);
+	if (!slot) {
+		record_failure(table_id, 0);
+		return NULL;
+	}
+	table = bpf_map_lookup_elem(outer, slot);
 	if (!table) {
 		record_failure(table_id, 0);
 		return NULL;

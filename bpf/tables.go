@@ -18,20 +18,14 @@ import (
 const batchSize = 4096
 
 // rotatingTable is a family of flow counters kept by the kernel in two
-// per-CPU hash tables, one active (written by programs) and one retired.
-//
-// Draining swaps them. The swap is a map-in-map update, and the kernel
-// returns from such an update only after an RCU grace period
-// (maybe_wait_bpf_programs), when no program can still be writing to the
-// retired table. Reading and deleting its entries therefore loses nothing,
-// which deleting idle entries from a live table could not promise: a packet
-// arriving between the last read and the delete would vanish.
+// per-CPU hash tables, slots 0 and 1 of an array of maps: one active
+// (written by programs), one retired. Every family flips at once
+// (Tracer.rotate).
 type rotatingTable struct {
 	name     string
 	mu       sync.Mutex
 	outer    *ebpf.Map
 	inner    [2]*ebpf.Map
-	active   int
 	capacity uint32
 	// lastDrained is the number of entries the last drain found: the
 	// flows seen in one interval, what the capacity must hold.
@@ -48,7 +42,8 @@ type rotatingTable struct {
 }
 
 // newRotatingTable creates the two inner tables from the outer map's
-// template, sized to capacity, and makes the first one active.
+// template, sized to capacity, and puts them in their slots (active_slot
+// starts at 0).
 func newRotatingTable(name string, outer *ebpf.Map, template *ebpf.MapSpec, capacity uint32, overflow *ebpf.Map) (*rotatingTable, error) {
 	r := &rotatingTable{name: name, outer: outer, capacity: capacity, overflow: overflow}
 	for i := range r.inner {
@@ -61,10 +56,10 @@ func newRotatingTable(name string, outer *ebpf.Map, template *ebpf.MapSpec, capa
 			return nil, fmt.Errorf("create %s table of %d entries: %w", name, capacity, err)
 		}
 		r.inner[i] = m
-	}
-	if err := r.outer.Update(uint32(0), r.inner[0], ebpf.UpdateAny); err != nil {
-		r.close()
-		return nil, fmt.Errorf("activate %s table: %w", name, err)
+		if err := r.outer.Update(uint32(i), m, ebpf.UpdateAny); err != nil {
+			r.close()
+			return nil, fmt.Errorf("install %s table %d: %w", name, i, err)
+		}
 	}
 	return r, nil
 }
@@ -78,33 +73,22 @@ func (r *rotatingTable) close() {
 	}
 }
 
-// retire makes the other table active and returns the one programs wrote to
-// until now. When it returns, no program writes to the returned table.
-func (r *rotatingTable) retire() (*ebpf.Map, error) {
-	next := 1 - r.active
-	if err := r.outer.Update(uint32(0), r.inner[next], ebpf.UpdateAny); err != nil {
-		return nil, fmt.Errorf("activate %s table %d: %w", r.name, next, err)
-	}
-	retired := r.inner[r.active]
-	r.active = next
-	return retired, nil
-}
-
 // drainTable empties the retired table of r into fn, giving each flow's
 // key, the rest of its variant (see flowKeyFromKernel) and its per-CPU
 // values, and returns the overflow accumulated since the previous drain,
 // summed over CPUs. V is the per-CPU value type (FlowCounters,
 // TCPCounters...), O the overflow's (V, or a histogram's buckets).
-func drainTable[V, O any, PO counter[O]](r *rotatingTable, fn func(FlowKey, uint32, []V)) (O, error) {
+func drainTable[V, O any, PO counter[O]](t *Tracer, id Table, fn func(FlowKey, uint32, []V)) (O, error) {
 	var none O
-	r.mu.Lock()
-	defer r.mu.Unlock()
-
+	r := t.tables[id]
 	cpus, err := ebpf.PossibleCPU()
 	if err != nil {
 		return none, err
 	}
-	retired, err := r.retire()
+	// Held while the table drains: no rotation may make it active meanwhile.
+	t.rotation.mu.Lock()
+	defer t.rotation.mu.Unlock()
+	retired, err := t.retired(id)
 	if err != nil {
 		return none, err
 	}
@@ -125,7 +109,9 @@ func drainTable[V, O any, PO counter[O]](r *rotatingTable, fn func(FlowKey, uint
 	if err != nil {
 		return none, fmt.Errorf("drain %s table: %w", r.name, err)
 	}
+	r.mu.Lock()
 	r.lastDrained = n
+	r.mu.Unlock()
 	return overflowDelta[O, PO](r)
 }
 

@@ -12,6 +12,7 @@
 #include "state.bpf.h"
 #include "roles.bpf.h"
 #include "latency.bpf.h"
+#include "sockcount.bpf.h"
 
 /*
  * A TCP connection, by its client's view: the key of icmp_refusals.
@@ -214,12 +215,15 @@ int BPF_PROG(tcp_state, struct sock *sk, int oldstate, int newstate)
 			else
 				count_tcp_event(sk, st, ROLE_SERVER, TCP_EV_ACCEPTED);
 		}
+		if (st)
+			count_socket_alone(sk, st);
 		break;
 	case TCP_CLOSE:
-		if (oldstate == TCP_SYN_SENT) {
-			st = bpf_sk_storage_get(&sock_states, sk, 0, 0);
+		st = bpf_sk_storage_get(&sock_states, sk, 0, 0);
+		if (oldstate == TCP_SYN_SENT)
 			count_connect_outcome(sk, st, connect_failure(sk, sk->sk_err, st));
-		}
+		if (st)
+			close_socket(st);
 		break;
 	}
 	return 0;

@@ -16,6 +16,9 @@ type TracerStatus interface {
 	// RoleDecisions counts, by method, how the programs decided which
 	// side of a connection each socket (or socketless packet) is.
 	RoleDecisions() ([bpf.NumRoleMethods]uint64, error)
+	// RotationStats reports the drains' table flips and the sockets that
+	// count in entries of their own.
+	RotationStats() (bpf.RotationStats, error)
 }
 
 func init() {
@@ -35,6 +38,27 @@ var (
 	mapUpdateFailuresDesc = prometheus.NewDesc("podflow_bpf_map_update_failures_total",
 		"Inserts into a kernel table that failed, by reason (full: the table was full); their traffic was counted in the __overflow__ series.",
 		[]string{"map", "reason"}, nil)
+	socketEntriesDesc = prometheus.NewDesc("podflow_bpf_socket_entries",
+		"Established TCP sockets that count in an entry of their own, folded into the flows table at each drain (closed ones until the next drain deletes them), as the last drain found.",
+		nil, nil)
+	socketMaxEntriesDesc = prometheus.NewDesc("podflow_bpf_socket_max_entries",
+		"Capacity of the table of sockets that count in entries of their own (--bpf.flow-table-entries).",
+		nil, nil)
+	socketEntryFailuresDesc = prometheus.NewDesc("podflow_bpf_socket_entry_failures_total",
+		"Established TCP sockets that could not get an entry of their own, by reason (full: the table was full); their packets count in the flows table, one update each.",
+		[]string{"reason"}, nil)
+	socketFoldsDesc = prometheus.NewDesc("podflow_bpf_socket_folds_total",
+		"Runs of fold_sockets, which adds what each socket counted in its entry to the flows and latency tables, once per drain.",
+		nil, nil)
+	socketFoldFailuresDesc = prometheus.NewDesc("podflow_bpf_socket_fold_failures_total",
+		"Runs of fold_sockets that failed; the counts stay in the sockets' entries for the next one.",
+		nil, nil)
+	tableRotationsDesc = prometheus.NewDesc("podflow_bpf_table_rotations_total",
+		"Flips of every rotating kernel table at once, one per drain.",
+		nil, nil)
+	rotationWaitDesc = prometheus.NewDesc("podflow_bpf_table_rotation_wait_seconds_total",
+		"Time the drains waited after flipping the tables for the programs still writing to the retired ones (one RCU grace period per drain).",
+		nil, nil)
 	roleDecisionsDesc = prometheus.NewDesc("podflow_bpf_role_decisions_total",
 		"How the eBPF programs decided which side of a connection (the role label) a socket is: once per socket from the socket itself (tcp_connect, tcp_accept, tcp_listen, tcp_backlog, tcp_no_backlog, udp_connected, udp_kernel_port, udp_first_datagram), once per packet without a socket (tcp_syn; ports, the last resort: port numbers).",
 		[]string{"method"}, nil)
@@ -58,6 +82,13 @@ func (c *bpfCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- mapMaxEntriesDesc
 	ch <- mapUpdateFailuresDesc
 	ch <- roleDecisionsDesc
+	ch <- socketEntriesDesc
+	ch <- socketMaxEntriesDesc
+	ch <- socketEntryFailuresDesc
+	ch <- socketFoldsDesc
+	ch <- socketFoldFailuresDesc
+	ch <- tableRotationsDesc
+	ch <- rotationWaitDesc
 }
 
 func (c *bpfCollector) Update(ch chan<- prometheus.Metric) error {
@@ -87,5 +118,21 @@ func (c *bpfCollector) Update(ch chan<- prometheus.Metric) error {
 	for m, n := range roles {
 		ch <- prometheus.MustNewConstMetric(roleDecisionsDesc, prometheus.CounterValue, float64(n), bpf.RoleMethod(m).String())
 	}
+	rot, err := c.tracer.RotationStats()
+	if err != nil {
+		return err
+	}
+	ch <- prometheus.MustNewConstMetric(socketEntriesDesc, prometheus.GaugeValue, float64(rot.SocketEntries))
+	ch <- prometheus.MustNewConstMetric(socketMaxEntriesDesc, prometheus.GaugeValue, float64(rot.SocketCapacity))
+	for reason, n := range rot.SocketFailures {
+		if bpf.UpdateFailure(reason) == bpf.FailNoTable {
+			continue // the socket table is no rotating table
+		}
+		ch <- prometheus.MustNewConstMetric(socketEntryFailuresDesc, prometheus.CounterValue, float64(n), bpf.UpdateFailure(reason).String())
+	}
+	ch <- prometheus.MustNewConstMetric(socketFoldsDesc, prometheus.CounterValue, float64(rot.Folds))
+	ch <- prometheus.MustNewConstMetric(socketFoldFailuresDesc, prometheus.CounterValue, float64(rot.FoldErrors))
+	ch <- prometheus.MustNewConstMetric(tableRotationsDesc, prometheus.CounterValue, float64(rot.Rotations))
+	ch <- prometheus.MustNewConstMetric(rotationWaitDesc, prometheus.CounterValue, rot.WaitTime.Seconds())
 	return nil
 }

@@ -28,11 +28,17 @@ func TestBPFSelfMetrics(t *testing.T) {
 			{Table: bpf.TableFlows, Capacity: 4, LastDrained: 4, Failures: [4]uint64{bpf.FailFull: 36}},
 		},
 		roles: [bpf.NumRoleMethods]uint64{bpf.RoleByTCPConnect: 12, bpf.RoleByUDPFirstDatagram: 3, bpf.RoleByPorts: 1},
+		rotation: bpf.RotationStats{
+			Rotations: 7, Folds: 7, FoldErrors: 1, WaitTime: 1500 * time.Millisecond,
+			SocketEntries: 3, SocketCapacity: 4, SocketFailures: [4]uint64{bpf.FailFull: 5},
+		},
 	}
 	_, reg := newTestPodflow(t, testConfig(100, "bpf"), src, newResolver(), HostSchema, &clock{now: time.Unix(0, 0)})
 	assertGolden(t, reg, "bpf_self_metrics",
 		"podflow_bpf_program_attached", "podflow_bpf_map_entries", "podflow_bpf_map_max_entries", "podflow_bpf_map_update_failures_total",
-		"podflow_bpf_role_decisions_total")
+		"podflow_bpf_role_decisions_total", "podflow_bpf_socket_entries", "podflow_bpf_socket_max_entries",
+		"podflow_bpf_socket_entry_failures_total", "podflow_bpf_socket_folds_total", "podflow_bpf_socket_fold_failures_total",
+		"podflow_bpf_table_rotations_total", "podflow_bpf_table_rotation_wait_seconds_total")
 }
 
 // slowDrain is a tracer whose drains take a while, as the kernel's do (each

@@ -40,6 +40,7 @@ type fakeSource struct {
 	status      []bpf.ProgramStatus
 	tables      []bpf.TableStats
 	roles       [bpf.NumRoleMethods]uint64
+	rotation    bpf.RotationStats
 	statsErr    error
 	flowDrained int
 }
@@ -157,6 +158,8 @@ func (f *fakeSource) Status() []bpf.ProgramStatus { return f.status }
 func (f *fakeSource) Stats() ([]bpf.TableStats, error) { return f.tables, f.statsErr }
 
 func (f *fakeSource) RoleDecisions() ([bpf.NumRoleMethods]uint64, error) { return f.roles, f.statsErr }
+
+func (f *fakeSource) RotationStats() (bpf.RotationStats, error) { return f.rotation, f.statsErr }
 
 // fakeResolver names local sides by cgroup id and remote ones by address;
 // tests change the maps between scrapes to model identity changes. A cgroup

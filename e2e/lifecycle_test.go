@@ -321,10 +321,11 @@ func bpfObjectsCreated(t *testing.T, trace string) []string {
 
 // allPrograms are the programs the exporter attaches with its default
 // collectors: the cgroup_skb pair needs CAP_NET_ADMIN and CAP_PERFMON, the
-// tp_btf ones CAP_PERFMON.
+// tp_btf ones and fold_sockets (raw_tp, only run) CAP_PERFMON.
 var allPrograms = map[string]float64{
 	"flows_ingress": 1, "flows_egress": 1, "tcp_state": 1, "tcp_rtt": 1,
 	"tcp_retransmit": 1, "tcp_reset_sent": 1, "tcp_reset_received": 1, "icmp_sent": 1, "skb_drop": 1,
+	"fold_sockets": 1,
 }
 
 // TestLeastPrivilege runs the exporter limited to the capabilities the
