@@ -146,11 +146,7 @@ func (nd *node) assertVeth(t *testing.T, a, b FlowCounters, deltaA, deltaB testn
 		got   FlowCounters
 		delta testnet.LinkStats
 	}{{"a", a, deltaA}, {"b", b, deltaB}} {
-		want := FlowCounters{
-			TxBytes: c.delta.TxBytes - ethernet*c.delta.TxPackets, TxPackets: c.delta.TxPackets,
-			RxBytes: c.delta.RxBytes - ethernet*c.delta.RxPackets, RxPackets: c.delta.RxPackets,
-		}
-		if c.got != want {
+		if want := l3Counters(c.delta, ethernet); c.got != want {
 			t.Errorf("side %s: exporter counted %+v, veth counted (L3) %+v", c.side, c.got, want)
 		}
 	}
