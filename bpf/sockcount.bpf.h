@@ -63,7 +63,7 @@ struct sock_counts {
 
 /*
  * The sockets that count in an entry of their own, by cookie. The loader
- * sizes it (as many as the flows table); when it is full, a socket counts
+ * sizes it (a quarter of the flows table); when it is full, a socket counts
  * in the flows table like any other (socket_failures says how many).
  */
 struct {

@@ -195,15 +195,15 @@ func TestSocketEntriesAcrossRestart(t *testing.T) {
 	srv.Stop()
 }
 
-// TestSocketEntriesFullTable sizes the tables for 4 entries (the socket
-// table takes the flows table's size) and makes 10 connections without a
+// TestSocketEntriesFullTable sizes the socket table for 4 entries (a
+// quarter of the flows table's 16) and makes 10 connections without a
 // drain in between: the sockets of the first 2 get entries, the other 16
 // are counted as failures and count in the flows table, and the totals
 // stay exact.
 func TestSocketEntriesFullTable(t *testing.T) {
 	const port, conns, size = 8093, 10, 1000
 	cfg := defaultConfig
-	cfg.FlowTableEntries = 4
+	cfg.FlowTableEntries = 16
 	nd := newNode(t, cfg, v4OnlyA, v4OnlyB)
 	nd.segmentOnVeth()
 	dst := netip.AddrPortFrom(nd.lb.Addr(false), port).String()

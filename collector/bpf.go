@@ -42,7 +42,7 @@ var (
 		"Established TCP sockets that count in an entry of their own, folded into the flows table at each drain (closed ones until the next drain deletes them), as the last drain found.",
 		nil, nil)
 	socketMaxEntriesDesc = prometheus.NewDesc("podflow_bpf_socket_max_entries",
-		"Capacity of the table of sockets that count in entries of their own (--bpf.flow-table-entries).",
+		"Capacity of the table of sockets that count in entries of their own (a quarter of --bpf.flow-table-entries).",
 		nil, nil)
 	socketEntryFailuresDesc = prometheus.NewDesc("podflow_bpf_socket_entry_failures_total",
 		"Established TCP sockets that could not get an entry of their own, by reason (full: the table was full); their packets count in the flows table, one update each.",
