@@ -22,7 +22,7 @@ LDFLAGS   := -X $(VERSION_PKG).Version=$(shell cat VERSION) \
 	-X $(VERSION_PKG).BuildUser=$(shell id -un)@$(shell hostname) \
 	-X $(VERSION_PKG).BuildDate=$(shell date +%Y%m%d-%H:%M:%S)
 
-.PHONY: all build run test unit e2e deps tools assets generate lint bench bench-iperf promu crossbuild tarball release clean manifests
+.PHONY: all build run test unit e2e deps tools assets generate lint bench bench-iperf bench-latency promu crossbuild tarball release clean manifests
 
 all: lint build test
 
@@ -92,6 +92,11 @@ bench: deps
 bench-iperf: deps
 	$(SUDO) env "PATH=$$PATH" $(GO) test -run '^$$' -bench Iperf -benchtime 8x -v ./e2e/
 	$(SUDO) env "PATH=$$PATH" $(GO) test -run '^$$' -bench HookCost -benchtime 6x -timeout 30m ./bpf/
+
+## bench-latency: what the eBPF programs add to a TCP round trip (sockperf) and cost an HTTP keep-alive load (wrk), against no-op stand-ins; the exporter's CPU per GB and per 10k requests, and its memory.
+bench-latency: deps
+	$(SUDO) env "PATH=$$PATH" $(GO) test -run '^$$' -bench 'RequestLatency|HTTPLoad' -benchtime 8x -timeout 30m -v ./bpf/
+	$(SUDO) env "PATH=$$PATH" $(GO) test -run '^$$' -bench ExporterCost -benchtime 5x -timeout 30m -v ./e2e/
 
 ## promu: only the release tool of make tools (cached).
 promu:

@@ -15,28 +15,37 @@ import (
 	"github.com/podflow/podflow_exporter/internal/testnet"
 )
 
-// iperfPair is an iperf3 server and client in two namespaces, each in its
-// own cgroup under env.Root.
-type iperfPair struct {
+// netPair is a client and a server namespace joined by a veth pair, each
+// side in its own cgroup under env.Root.
+type netPair struct {
 	t          testing.TB
 	env        *testnet.Env
 	client     *testnet.Netns
 	clientCg   *testnet.Cgroup
 	clientLink *testnet.Link
+	server     *testnet.Netns
+	serverCg   *testnet.Cgroup
 	serverAddr string
 }
 
-func newIperfPair(tb testing.TB) *iperfPair {
+func newNetPair(tb testing.TB) *netPair {
 	env := testnet.New(tb)
 	a, c := env.Netns("ip-a"), env.Netns("ip-b")
 	la, lc := env.Veth(a, []netip.Prefix{netip.MustParsePrefix("10.221.0.1/24")}, c, []netip.Prefix{netip.MustParsePrefix("10.221.0.2/24")})
-	p := &iperfPair{t: tb, env: env, client: a, clientCg: env.Root.Child("client"), clientLink: la, serverAddr: lc.Addr(false).String()}
-	testnet.StartIperfServer(tb, c, env.Root.Child("server"), p.serverAddr)
+	return &netPair{t: tb, env: env, client: a, clientCg: env.Root.Child("client"), clientLink: la,
+		server: c, serverCg: env.Root.Child("server"), serverAddr: lc.Addr(false).String()}
+}
+
+// newIperfPair is a netPair with an iperf3 server on the server side.
+func newIperfPair(tb testing.TB) *netPair {
+	p := newNetPair(tb)
+	testnet.StartIperfServer(tb, p.server, p.serverCg, p.serverAddr)
 	return p
 }
 
-// run streams TCP for the given seconds and returns the received bits per second.
-func (p *iperfPair) run(seconds int) float64 {
+// run streams TCP for the given seconds and returns the received bits per
+// second (newIperfPair's server).
+func (p *netPair) run(seconds int) float64 {
 	return testnet.Iperf(p.t, p.client, p.clientCg, p.serverAddr, seconds)
 }
 
@@ -117,7 +126,7 @@ func BenchmarkRealTraffic(b *testing.B) {
 			load()
 		}
 		round++
-		ours := tr.programs[1] // flows_egress: loaded in allPrograms' order
+		ours := tr.named[ProgFlowsEgress]
 		n0, d0 := runStats(ours)
 		f0, fd0 := runStats(floor.FloorIncrement)
 		p.run(3)
@@ -152,24 +161,7 @@ func BenchmarkHookCost(b *testing.B) {
 	}{
 		{"noop", func() io.Closer { return floorLinks(b, floor, root, true) }},
 		{"floor", func() io.Closer { return floorLinks(b, floor, root, false) }},
-		{"podflow", func() io.Closer {
-			tr := loadTracer(b, defaultConfig, root)
-			stop := make(chan struct{})
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				for {
-					select {
-					case <-stop:
-						return
-					case <-time.After(time.Second):
-						_, _ = tr.DrainFlows(func(FlowKey, FlowCounters) {})
-						_, _ = tr.DrainTCP(func(FlowKey, TCPCounters) {})
-					}
-				}
-			}()
-			return closerFunc(func() error { close(stop); <-done; return tr.Close() })
-		}},
+		{"podflow", func() io.Closer { return attachPodflow(b, root) }},
 	}
 	ratios := make([][]float64, len(variants))
 	for b.Loop() {
@@ -185,10 +177,6 @@ func BenchmarkHookCost(b *testing.B) {
 		b.ReportMetric(median(ratios[i]), v.name+"-ratio")
 	}
 }
-
-type closerFunc func() error
-
-func (f closerFunc) Close() error { return f() }
 
 // BenchmarkRTTHooks compares the two hooks that can see RTT samples on
 // iperf3 traffic: tp_btf/tcp_probe (podflow's tcp_rtt) and sockops with
@@ -259,7 +247,7 @@ func BenchmarkRTTHooks(b *testing.B) {
 
 // statsOnIperf turns on the kernel's BPF run-time statistics for the
 // benchmark and returns an iperf3 pair and the baseline programs.
-func statsOnIperf(b *testing.B) (*iperfPair, *floorObjects) {
+func statsOnIperf(b *testing.B) (*netPair, *floorObjects) {
 	stats, err := ebpf.EnableStats(uint32(0)) // BPF_STATS_RUN_TIME
 	if err != nil {
 		b.Fatal(err)

@@ -124,24 +124,11 @@ func TestSocketEntriesShortConnectionsRaceDrains(t *testing.T) {
 		drains++
 		mu.Unlock()
 	}
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(3 * time.Millisecond):
-				drain()
-			}
-		}
-	}()
+	stop := every(3*time.Millisecond, drain)
 	if got := testnet.RunHelper(t, nd.a, nd.cgA, "tcp-sends", dst, strconv.Itoa(conns), strconv.Itoa(size)); got != strconv.Itoa(conns) {
 		t.Errorf("tcp-sends: %s", got)
 	}
-	close(stop)
-	<-done
+	stop()
 	// The last sockets closed: one drain marks their entries, one deletes them.
 	drain()
 	drain()

@@ -32,30 +32,13 @@ func BenchmarkIperf(b *testing.B) {
 	testnet.StartIperfServer(b, c, nil, lc.Addr(false).String())
 	run := func() float64 { return testnet.Iperf(b, a, nil, lc.Addr(false).String(), seconds) }
 	var exporterCPU []float64 // share of one core, per run with the exporter
-	scrapeEvery := time.Second
-	if d, err := time.ParseDuration(os.Getenv("PODFLOW_BENCH_SCRAPE_EVERY")); err == nil {
-		scrapeEvery = d
-	}
 	withExporter := func() float64 {
 		exp := startExporter(b, "--log.level=warn")
-		stop := make(chan struct{})
-		scraped := make(chan struct{})
-		go func() {
-			defer close(scraped)
-			for {
-				select {
-				case <-stop:
-					return
-				case <-time.After(scrapeEvery):
-					exp.scrape()
-				}
-			}
-		}()
+		scrapes := scrapeEvery(exp, benchScrapeInterval(), nil)
 		cpuBefore := processCPU(b, exp.cmd.Process.Pid)
 		bps := run()
 		cpu := processCPU(b, exp.cmd.Process.Pid) - cpuBefore
-		close(stop)
-		<-scraped
+		stopScrapes(b, scrapes)
 		if code := exp.stop(); code != 0 {
 			b.Fatalf("exporter exit code %d", code)
 		}
@@ -83,6 +66,22 @@ func BenchmarkIperf(b *testing.B) {
 	b.ReportMetric(median(without)/1e9, "Gbit/s-without")
 	b.ReportMetric(median(ratios), "ratio")
 	b.ReportMetric(100*median(exporterCPU), "exporter-%cpu")
+}
+
+// benchScrapeInterval is how often the benchmarks scrape the exporter: every
+// second, or PODFLOW_BENCH_SCRAPE_EVERY.
+func benchScrapeInterval() time.Duration {
+	if d, err := time.ParseDuration(os.Getenv("PODFLOW_BENCH_SCRAPE_EVERY")); err == nil {
+		return d
+	}
+	return time.Second
+}
+
+// stopScrapes ends s's scrapes, failing the benchmark if any failed.
+func stopScrapes(b *testing.B, s *scraper) {
+	if n, errs := s.stop(); len(errs) > 0 {
+		b.Fatalf("%d scrapes, failed: %v", n, errs)
+	}
 }
 
 // processCPU returns the user and system CPU time process pid has used.

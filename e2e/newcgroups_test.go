@@ -47,7 +47,8 @@ func unknownSeries(fams map[string]*dto.MetricFamily) []string {
 }
 
 // scraper scrapes an exporter in the background, as a Prometheus server
-// with a short interval would, and remembers what check found wrong.
+// with a short interval would, and remembers what check (nil: none) found
+// wrong.
 type scraper struct {
 	stopc   chan struct{}
 	done    chan struct{}
@@ -94,6 +95,9 @@ func scrapeOnce(url string, check func(map[string]*dto.MetricFamily) []string) [
 	fams, err := p.TextToMetricFamilies(bytes.NewReader(body))
 	if err != nil {
 		return []string{err.Error()}
+	}
+	if check == nil {
+		return nil
 	}
 	return check(fams)
 }

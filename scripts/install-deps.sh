@@ -3,13 +3,14 @@
 # objects, bpftool, iproute2 and friends for test networks, iperf3 for the
 # load benchmark, strace to see that bad input creates no eBPF object,
 # systemd for systemd-socket-activate, chromium for the /flows page's browser
-# test, driven by playwright-core from npm; qemu-user-static to run the arm64
-# binary, qemu-system-arm and qemu-system-x86 to boot Debian's arm64 and
-# amd64 kernels with it, which scripts/install-kernels.sh fetches).
+# test, driven by playwright-core from npm; sockperf and wrk for the latency
+# and HTTP load benchmarks (make bench-latency); qemu-user-static to run the
+# arm64 binary, qemu-system-arm and qemu-system-x86 to boot Debian's arm64
+# and amd64 kernels with it, which scripts/install-kernels.sh fetches).
 # Idempotent: installs only what is missing.
 set -euo pipefail
 
-packages=(clang llvm bpftool libbpf-dev iproute2 iptables ethtool conntrack iperf3 etcd-server util-linux libcap2-bin strace systemd chromium
+packages=(clang llvm bpftool libbpf-dev iproute2 iptables ethtool conntrack iperf3 sockperf wrk etcd-server util-linux libcap2-bin strace systemd chromium
 	qemu-user-static qemu-system-arm qemu-system-x86)
 
 missing=()

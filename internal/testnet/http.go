@@ -20,7 +20,8 @@ func init() {
 }
 
 // httpServe ADDR REQUESTS: answer REQUESTS requests with a small body,
-// then stop; result: the requests answered.
+// then stop (0: answer until stopped, for load); result: the requests
+// answered.
 func httpServe(args []string) (string, error) {
 	if len(args) != 2 {
 		return "", errors.New("usage: http-serve ADDR REQUESTS")

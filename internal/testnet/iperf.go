@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"syscall"
 	"testing"
-	"time"
 )
 
 // inNetnsAndCgroup is a command run in ns (and, unless nil, born in cg).
@@ -32,12 +31,7 @@ func inNetnsAndCgroup(t testing.TB, ns *Netns, cg *Cgroup, args ...string) *exec
 // bound to addr, until the test ends.
 func StartIperfServer(t testing.TB, ns *Netns, cg *Cgroup, addr string) {
 	t.Helper()
-	server := inNetnsAndCgroup(t, ns, cg, "iperf3", "--server", "--bind", addr)
-	if err := server.Start(); err != nil {
-		t.Fatalf("iperf3 (make deps installs it): %v", err)
-	}
-	t.Cleanup(func() { _ = server.Process.Kill(); _ = server.Wait() })
-	time.Sleep(300 * time.Millisecond) // until it listens
+	startServer(t, "iperf3", inNetnsAndCgroup(t, ns, cg, "iperf3", "--server", "--bind", addr))
 }
 
 // Iperf streams TCP from ns and cg (cg may be nil) to the server at addr

@@ -75,6 +75,13 @@ type Proc struct {
 // Start starts helper name in ns and cg and returns once it is ready.
 func Start(t testing.TB, ns *Netns, cg *Cgroup, name string, args ...string) *Proc {
 	t.Helper()
+	return StartPinned(t, ns, cg, "", name, args...)
+}
+
+// StartPinned is Start with the helper pinned to cpus (taskset -c syntax;
+// "": any). Go sizes GOMAXPROCS to the CPUs it may use.
+func StartPinned(t testing.TB, ns *Netns, cg *Cgroup, cpus, name string, args ...string) *Proc {
+	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -88,7 +95,7 @@ func Start(t testing.TB, ns *Netns, cg *Cgroup, name string, args ...string) *Pr
 	// ip netns exec enters the namespace and execs the test binary; the
 	// process is born in the cgroup (clone3 CLONE_INTO_CGROUP), so every
 	// socket it opens belongs to that cgroup.
-	cmd := exec.Command("ip", "netns", "exec", ns.Name, exe)
+	cmd := exec.Command("ip", append([]string{"netns", "exec", ns.Name}, pinned(cpus, exe)...)...)
 	cmd.Env = append(os.Environ(), helperEnv+"="+name, argsEnv+"="+string(argJSON))
 	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(dir.Fd())}
 	stdout, err := cmd.StdoutPipe()
