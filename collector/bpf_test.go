@@ -42,7 +42,7 @@ func TestBPFSelfMetrics(t *testing.T) {
 }
 
 // slowDrain is a tracer whose drains take a while, as the kernel's do (each
-// table swap waits for an RCU grace period), and whose stats report what the
+// drain waits for an RCU grace period after its flip), and whose stats report what the
 // last drain found.
 type slowDrain struct{ *fakeSource }
 
