@@ -157,8 +157,12 @@ func checkPrograms(c *checker, f *flags, root string) {
 	for _, st := range features.Programs {
 		name := "program " + st.Name
 		switch {
+		case st.Attached && st.Name == bpf.ProgFoldSockets:
+			c.report(verdictOK, name, "loaded (run at each drain): established TCP sockets count in entries of their own", "")
 		case st.Attached:
 			c.report(verdictOK, name, "attached", "")
+		case st.Name == bpf.ProgFoldSockets:
+			c.report(verdictWarn, name, st.Err.Error(), "every packet counts in the flows table, one update each: correct, only costlier")
 		case st.Name == bpf.ProgFlowsIngress || st.Name == bpf.ProgFlowsEgress:
 			c.report(verdictFail, name, st.Err.Error(), "without it no byte is counted: see docs/permissions.md and the kernel requirements in docs/development.md")
 		default:

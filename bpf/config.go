@@ -34,7 +34,7 @@ const DefaultServiceTableEntries = 65536
 func AddFlags(app *kingpin.Application) *Config {
 	c := &Config{}
 	app.Flag("bpf.flow-table-entries",
-		"Flows (local identity, peer, server port) each of the two rotating byte/packet tables holds: the distinct flows of one scrape interval. Traffic of flows beyond it is counted in the __overflow__ series, never lost.").
+		"Flows (local identity, peer, server port) each of the two rotating byte/packet tables holds: the distinct flows of one drain interval. Traffic of flows beyond it is counted in the __overflow__ series, never lost. A quarter of it sizes the table of established TCP sockets that count in entries of their own.").
 		Default("65536").Uint32Var(&c.FlowTableEntries)
 	app.Flag("bpf.tcp-table-entries",
 		"Flows each of the two rotating TCP handshake tables holds. Handshakes of flows beyond it are counted in the __overflow__ series.").

@@ -165,8 +165,8 @@ func Load(cfg *Config, opts Options) (*Tracer, error) {
 	specs.TranslatedServices.MaxEntries = services
 	// One entry per established TCP socket, a quarter as many as the flows
 	// table: each fold walks all of the table's buckets, 0.27 ms for
-	// 16,384, 1.6 ms for 65,536 (docs/benchmarks.md#scrape); sockets past
-	// it count in the flows table.
+	// 16,384, 1.6 ms for 65,536 (docs/benchmarks.md#scrape-wall-time-with-no-flows);
+	// sockets past it count in the flows table.
 	specs.CountingSockets.MaxEntries = max(cfg.FlowTableEntries/socketTableShare, 1)
 	specs.NewConnections.MaxEntries = 1
 	if opts.TranslateServices {
@@ -230,21 +230,24 @@ func (t *Tracer) loadPrograms(spec *ebpf.CollectionSpec, specs *podflowSpecs, op
 	folds := asked[ProgTCPState] && (asked[ProgFlowsIngress] || asked[ProgFlowsEgress] || asked[ProgTCPRTT])
 	if folds {
 		fold, err := t.loadProgram(spec, ProgFoldSockets)
-		t.status = append(t.status, ProgramStatus{Name: ProgFoldSockets, Attached: err == nil, Variant: ProgFoldSockets, Err: err})
-		if err := specs.CountInSockets.Set(err == nil); err != nil {
-			return fmt.Errorf("set %s: %w", specs.CountInSockets.Name, err)
+		if serr := specs.CountInSockets.Set(err == nil); serr != nil {
+			return fmt.Errorf("set %s: %w", specs.CountInSockets.Name, serr)
 		}
 		if attach(ProgTCPState) && err == nil {
 			t.fold = fold
 			t.keep(ProgFoldSockets, fold)
 		} else {
-			if fold != nil {
+			if err == nil {
+				// Loaded, but nothing would fold a socket that closes.
 				fold.Close()
+				err = fmt.Errorf("not used: %s is not attached, so no socket counts in an entry of its own", ProgTCPState)
 			}
-			if err := specs.CountInSockets.Set(false); err != nil {
-				return fmt.Errorf("set %s: %w", specs.CountInSockets.Name, err)
+			if serr := specs.CountInSockets.Set(false); serr != nil {
+				return fmt.Errorf("set %s: %w", specs.CountInSockets.Name, serr)
 			}
 		}
+		// It is run at each drain, never attached: "attached" says it is in use.
+		t.status = append(t.status, ProgramStatus{Name: ProgFoldSockets, Attached: err == nil, Variant: ProgFoldSockets, Err: err})
 	}
 	for _, name := range opts.Programs {
 		if folds && name == ProgTCPState {

@@ -39,13 +39,13 @@ var (
 		"Inserts into a kernel table that failed, by reason (full: the table was full); their traffic was counted in the __overflow__ series.",
 		[]string{"map", "reason"}, nil)
 	socketEntriesDesc = prometheus.NewDesc("podflow_bpf_socket_entries",
-		"Established TCP sockets that count in an entry of their own, folded into the flows table at each drain (closed ones until the next drain deletes them), as the last drain found.",
+		"Established TCP sockets that count in an entry of their own, folded into the flows and latency tables at each drain, as the last drain's fold found them (a closed socket's entry until the second drain after its close deletes it).",
 		nil, nil)
 	socketMaxEntriesDesc = prometheus.NewDesc("podflow_bpf_socket_max_entries",
 		"Capacity of the table of sockets that count in entries of their own (a quarter of --bpf.flow-table-entries).",
 		nil, nil)
 	socketEntryFailuresDesc = prometheus.NewDesc("podflow_bpf_socket_entry_failures_total",
-		"Established TCP sockets that could not get an entry of their own, by reason (full: the table was full); their packets count in the flows table, one update each.",
+		"Established TCP sockets that could not get an entry of their own, by reason (full: the table was full; other includes a failed allocation); each is tried once, and its packets count in the flows table for its whole life, one update each.",
 		[]string{"reason"}, nil)
 	socketFoldsDesc = prometheus.NewDesc("podflow_bpf_socket_folds_total",
 		"Runs of fold_sockets, which adds what each socket counted in its entry to the flows and latency tables, once per drain.",

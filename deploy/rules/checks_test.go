@@ -44,7 +44,7 @@ var contractRecords = []string{
 var contractAlerts = map[string][]string{
 	"podflow.alerts": {"PodflowTCPConnectFailuresHigh", "PodflowTCPConnectTimeoutsToService",
 		"PodflowTCPRetransmitRatioHigh", "PodflowPacketDrops"},
-	"podflow.exporter": {"PodflowBPFProgramNotAttached", "PodflowBPFMapFull", "PodflowSeriesBudgetExceeded",
+	"podflow.exporter": {"PodflowBPFProgramNotAttached", "PodflowBPFMapFull", "PodflowBPFSocketFoldFailing", "PodflowSeriesBudgetExceeded",
 		"PodflowKubeCacheNotSynced", "PodflowCollectorFailed", "PodflowExporterDown"},
 }
 
