@@ -145,6 +145,7 @@ func checkPrograms(c *checker, f *flags, root string) {
 	tracer, err := bpf.Load(f.bpf, bpf.Options{
 		CgroupRoot: root, ScopeCgroupID: scope, Programs: f.collector.Programs(),
 		CountTCPEvents: true, RecordConnectLatency: true, EphemeralPorts: bpf.ReadEphemeralPortRange(),
+		TrackDNS: f.collector.IsEnabled("dns"), TrackHTTP: f.collector.IsEnabled("http"),
 	})
 	if err != nil {
 		c.report(verdictFail, "tables", err.Error(), "lower --bpf.*-table-entries, or grant what the error names")
@@ -159,10 +160,14 @@ func checkPrograms(c *checker, f *flags, root string) {
 		switch {
 		case st.Attached && st.Name == bpf.ProgFoldSockets:
 			c.report(verdictOK, name, "loaded (run at each drain): established TCP sockets count in entries of their own", "")
+		case st.Attached && st.Name == bpf.ProgExpireDNSQueries:
+			c.report(verdictOK, name, "loaded (run at each drain): DNS queries without a response count as timeouts", "")
 		case st.Attached:
 			c.report(verdictOK, name, "attached", "")
 		case st.Name == bpf.ProgFoldSockets:
 			c.report(verdictWarn, name, st.Err.Error(), "every packet counts in the flows table, one update each: correct, only costlier")
+		case st.Name == bpf.ProgExpireDNSQueries:
+			c.report(verdictWarn, name, st.Err.Error(), "no DNS query is tracked: podflow_dns_* stay empty; the other collectors work (--no-collector.dns silences this)")
 		case st.Name == bpf.ProgFlowsIngress || st.Name == bpf.ProgFlowsEgress:
 			c.report(verdictFail, name, st.Err.Error(), "without it no byte is counted: see docs/permissions.md and the kernel requirements in docs/development.md")
 		default:

@@ -123,6 +123,8 @@ func serve(f *flags, logger log.Logger) error {
 		RecordConnectLatency: f.collector.IsEnabled("latency"),
 		EphemeralPorts:       bpf.ReadEphemeralPortRange(),
 		TranslateServices:    translator != nil && translator.Err() == nil,
+		TrackDNS:             f.collector.IsEnabled("dns"),
+		TrackHTTP:            f.collector.IsEnabled("http"),
 	})
 	if err != nil {
 		return err
@@ -138,7 +140,7 @@ func serve(f *flags, logger log.Logger) error {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	src := collector.Sources{Flows: tracer, TCP: tracer, Latency: tracer, Drops: tracer, Tracer: tracer}
+	src := collector.Sources{Flows: tracer, TCP: tracer, Latency: tracer, Drops: tracer, Requests: tracer, Tracer: tracer}
 	if f.collector.IsEnabled("drops") {
 		src.DropReasons = dropReasons(logger)
 	}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/cilium/ebpf"
@@ -25,7 +26,27 @@ type Config struct {
 	// ServiceTableEntries bounds the translated-services table; zero
 	// means DefaultServiceTableEntries.
 	ServiceTableEntries uint32
+	// RequestTableEntries sizes the DNS and HTTP requests tables.
+	RequestTableEntries uint32
+	// DNSTableEntries bounds the DNS queries awaiting a response; zero
+	// means DefaultDNSTableEntries.
+	DNSTableEntries uint32
+	// DNSPorts are the ports whose UDP datagrams and TCP connections are
+	// parsed as DNS (at most MaxDNSPorts); nil means 53.
+	DNSPorts []uint16
+	// DNSTimeout is how long a query waits for its response before it
+	// counts as a timeout; zero means DefaultDNSTimeout.
+	DNSTimeout time.Duration
 }
+
+// Defaults of the DNS flags.
+const (
+	DefaultDNSTableEntries = 4096
+	DefaultDNSTimeout      = 5 * time.Second
+	// MaxDNSPorts is how many --bpf.dns-ports the programs compare with
+	// (DNS_PORTS in state.bpf.h).
+	MaxDNSPorts = 4
+)
 
 // DefaultServiceTableEntries is the default of --bpf.service-table-entries.
 const DefaultServiceTableEntries = 65536
@@ -48,6 +69,18 @@ func AddFlags(app *kingpin.Application) *Config {
 	app.Flag("bpf.service-table-entries",
 		"Service frontends (cluster, external and load-balancer IPs, node ports; each address, port and protocol) whose connections are translated to their backend (--collector.translation). Connections to frontends beyond it are named by the service only (0: the default).").
 		Default(strconv.Itoa(DefaultServiceTableEntries)).Uint32Var(&c.ServiceTableEntries)
+	app.Flag("bpf.request-table-entries",
+		"Flows and request kinds (DNS response code and question type; HTTP method and status class) each of the two rotating DNS and HTTP request tables holds. Requests beyond it are counted in the __overflow__ series.").
+		Default("8192").Uint32Var(&c.RequestTableEntries)
+	app.Flag("bpf.dns-table-entries",
+		"DNS queries that can await their response at once (144 bytes each, preallocated; 0: the default). A query beyond it is not counted; podflow_bpf_payload_events_total{protocol=\"dns\",event=\"table_full\"} says how many.").
+		Default(strconv.Itoa(DefaultDNSTableEntries)).Uint32Var(&c.DNSTableEntries)
+	app.Flag("bpf.dns-ports",
+		"Port whose UDP datagrams and TCP connections are parsed as DNS, as client or server; repeat for more (at most 4).").
+		Default("53").Uint16ListVar(&c.DNSPorts)
+	app.Flag("bpf.dns-timeout",
+		"How long a DNS query waits for its response; then it counts as rcode=\"timeout\" (at the first drain after). Resolvers retry after 5s (glibc's resolv.conf timeout).").
+		Default(DefaultDNSTimeout.String()).DurationVar(&c.DNSTimeout)
 	return c
 }
 
@@ -71,6 +104,7 @@ func (c *Config) tableSizes() []tableSize {
 		{"bpf.tcp-table-entries", "tcp_events", c.TCPTableEntries},
 		{"bpf.latency-table-entries", "latency", c.LatencyTableEntries},
 		{"bpf.drop-table-entries", "drops", c.DropTableEntries},
+		{"bpf.request-table-entries", "requests", c.RequestTableEntries},
 	}
 }
 
@@ -88,6 +122,20 @@ func (c *Config) Validate() error {
 	}
 	if c.ServiceTableEntries > MaxTableEntries {
 		return fmt.Errorf("--bpf.service-table-entries=%d: more than the %d entries the kernel allows a hash table", c.ServiceTableEntries, MaxTableEntries)
+	}
+	if c.DNSTableEntries > MaxTableEntries {
+		return fmt.Errorf("--bpf.dns-table-entries=%d: more than the %d entries the kernel allows a hash table", c.DNSTableEntries, MaxTableEntries)
+	}
+	if len(c.DNSPorts) > MaxDNSPorts {
+		return fmt.Errorf("--bpf.dns-ports: %d ports given, at most %d", len(c.DNSPorts), MaxDNSPorts)
+	}
+	for _, p := range c.DNSPorts {
+		if p == 0 {
+			return errors.New("--bpf.dns-ports: port 0 is not a port")
+		}
+	}
+	if c.DNSTimeout < 0 {
+		return fmt.Errorf("--bpf.dns-timeout=%s: must not be negative", c.DNSTimeout)
 	}
 	cpus, err := ebpf.PossibleCPU()
 	if err != nil {

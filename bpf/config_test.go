@@ -49,7 +49,7 @@ func TestTableMemoryIsWhatTheKernelCharges(t *testing.T) {
 // Sizes the kernel refuses, or the node cannot hold, are reported with the
 // flag, before any table exists.
 func TestValidateTableSizes(t *testing.T) {
-	ok := Config{FlowTableEntries: 65536, TCPTableEntries: 16384, LatencyTableEntries: 32768, DropTableEntries: 4096}
+	ok := Config{FlowTableEntries: 65536, TCPTableEntries: 16384, LatencyTableEntries: 32768, DropTableEntries: 4096, RequestTableEntries: 16384}
 	if err := ok.Validate(); err != nil {
 		t.Fatalf("defaults: %v", err)
 	}

@@ -21,6 +21,24 @@ type entrybenchConnKey struct {
 	RemotePort uint16
 }
 
+type entrybenchDnsQuery struct {
+	_       structs.HostLayout
+	Key     entrybenchFlowKey
+	StartNs uint64
+	Qtype   uint32
+	Pad     uint32
+}
+
+type entrybenchDnsQueryKey struct {
+	_          structs.HostLayout
+	Cookie     uint64
+	RemoteAddr [16]uint8
+	RemotePort uint16
+	Id         uint16
+	Qtype      uint16
+	Pad        uint16
+}
+
 type entrybenchDropCounters struct {
 	_       structs.HostLayout
 	Packets uint64
@@ -48,11 +66,16 @@ type entrybenchFlowKey struct {
 
 type entrybenchLatencyOverflow struct {
 	_       structs.HostLayout
-	Buckets [52]struct {
+	Buckets [104]struct {
 		_     structs.HostLayout
 		Count uint64
 		SumUs uint64
 	}
+}
+
+type entrybenchRequestOverflow struct {
+	_        structs.HostLayout
+	Requests [200]uint64
 }
 
 type entrybenchServiceKey struct {
@@ -73,15 +96,19 @@ type entrybenchSockCounts struct {
 }
 
 type entrybenchSockState struct {
-	_          structs.HostLayout
-	CgroupId   uint64
-	SynSentNs  uint64
-	SrttUs     uint32
-	Role       uint8
-	Translated uint8
-	Flags      uint8
-	Pad        uint8
-	Cookie     uint64
+	_           structs.HostLayout
+	CgroupId    uint64
+	SynSentNs   uint64
+	SrttUs      uint32
+	Role        uint8
+	Translated  uint8
+	Flags       uint8
+	App         uint8
+	Cookie      uint64
+	RequestNs   uint64
+	NextMessage [2]uint32
+	Method      uint8
+	Pad         [7]uint8
 }
 
 type entrybenchTcpCounters struct {
@@ -95,6 +122,7 @@ type entrybenchTcpCounters struct {
 const (
 	entrybenchMapActiveSlot             = "active_slot"
 	entrybenchMapCountingSockets        = "counting_sockets"
+	entrybenchMapDnsQueries             = "dns_queries"
 	entrybenchMapDrops                  = "drops"
 	entrybenchMapDropsOverflow          = "drops_overflow"
 	entrybenchMapFlows                  = "flows"
@@ -103,6 +131,9 @@ const (
 	entrybenchMapLatency                = "latency"
 	entrybenchMapLatencyOverflow        = "latency_overflow"
 	entrybenchMapNewConnections         = "new_connections"
+	entrybenchMapPayloadEvents          = "payload_events"
+	entrybenchMapRequests               = "requests"
+	entrybenchMapRequestsOverflow       = "requests_overflow"
 	entrybenchMapRoleDecisions          = "role_decisions"
 	entrybenchMapSockStates             = "sock_states"
 	entrybenchMapSocketFailures         = "socket_failures"
@@ -110,6 +141,7 @@ const (
 	entrybenchMapTcpOverflow            = "tcp_overflow"
 	entrybenchMapTranslatedServices     = "translated_services"
 	entrybenchMapUpdateFailures         = "update_failures"
+	entrybenchProgExpireDnsQueries      = "expire_dns_queries"
 	entrybenchProgFlowsEgress           = "flows_egress"
 	entrybenchProgFlowsEgressWithEntry  = "flows_egress_with_entry"
 	entrybenchProgFlowsIngress          = "flows_ingress"
@@ -124,18 +156,30 @@ const (
 	entrybenchProgTcpState              = "tcp_state"
 	entrybenchVarCountInSockets         = "count_in_sockets"
 	entrybenchVarCountTcpEvents         = "count_tcp_events"
+	entrybenchVarDnsPorts               = "dns_ports"
+	entrybenchVarDnsTimeoutNs           = "dns_timeout_ns"
 	entrybenchVarEphemeralPortMax       = "ephemeral_port_max"
 	entrybenchVarEphemeralPortMin       = "ephemeral_port_min"
 	entrybenchVarRecordConnectLatency   = "record_connect_latency"
 	entrybenchVarScopeCgroupId          = "scope_cgroup_id"
+	entrybenchVarTrackDns               = "track_dns"
+	entrybenchVarTrackHttp              = "track_http"
 	entrybenchVarTranslateServices      = "translate_services"
+	entrybenchVarUnusedAppProtocol      = "unused_app_protocol"
+	entrybenchVarUnusedDnsQtype         = "unused_dns_qtype"
+	entrybenchVarUnusedDnsQuery         = "unused_dns_query"
+	entrybenchVarUnusedDnsQueryKey      = "unused_dns_query_key"
 	entrybenchVarUnusedDropCounters     = "unused_drop_counters"
 	entrybenchVarUnusedFlowCounters     = "unused_flow_counters"
 	entrybenchVarUnusedFlowKey          = "unused_flow_key"
 	entrybenchVarUnusedFlowRole         = "unused_flow_role"
 	entrybenchVarUnusedFlowTableId      = "unused_flow_table_id"
+	entrybenchVarUnusedHttpMethod       = "unused_http_method"
 	entrybenchVarUnusedLatencyBucket    = "unused_latency_bucket"
 	entrybenchVarUnusedLatencyHistogram = "unused_latency_histogram"
+	entrybenchVarUnusedPayloadEvent     = "unused_payload_event"
+	entrybenchVarUnusedRequestCounters  = "unused_request_counters"
+	entrybenchVarUnusedRequestOverflow  = "unused_request_overflow"
 	entrybenchVarUnusedRoleMethod       = "unused_role_method"
 	entrybenchVarUnusedServiceKey       = "unused_service_key"
 	entrybenchVarUnusedSockCounts       = "unused_sock_counts"
@@ -186,6 +230,7 @@ type entrybenchSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type entrybenchProgramSpecs struct {
+	ExpireDnsQueries     *ebpf.ProgramSpec `ebpf:"expire_dns_queries"`
 	FlowsEgress          *ebpf.ProgramSpec `ebpf:"flows_egress"`
 	FlowsEgressWithEntry *ebpf.ProgramSpec `ebpf:"flows_egress_with_entry"`
 	FlowsIngress         *ebpf.ProgramSpec `ebpf:"flows_ingress"`
@@ -206,6 +251,7 @@ type entrybenchProgramSpecs struct {
 type entrybenchMapSpecs struct {
 	ActiveSlot         *ebpf.MapSpec `ebpf:"active_slot"`
 	CountingSockets    *ebpf.MapSpec `ebpf:"counting_sockets"`
+	DnsQueries         *ebpf.MapSpec `ebpf:"dns_queries"`
 	Drops              *ebpf.MapSpec `ebpf:"drops"`
 	DropsOverflow      *ebpf.MapSpec `ebpf:"drops_overflow"`
 	Flows              *ebpf.MapSpec `ebpf:"flows"`
@@ -214,6 +260,9 @@ type entrybenchMapSpecs struct {
 	Latency            *ebpf.MapSpec `ebpf:"latency"`
 	LatencyOverflow    *ebpf.MapSpec `ebpf:"latency_overflow"`
 	NewConnections     *ebpf.MapSpec `ebpf:"new_connections"`
+	PayloadEvents      *ebpf.MapSpec `ebpf:"payload_events"`
+	Requests           *ebpf.MapSpec `ebpf:"requests"`
+	RequestsOverflow   *ebpf.MapSpec `ebpf:"requests_overflow"`
 	RoleDecisions      *ebpf.MapSpec `ebpf:"role_decisions"`
 	SockStates         *ebpf.MapSpec `ebpf:"sock_states"`
 	SocketFailures     *ebpf.MapSpec `ebpf:"socket_failures"`
@@ -229,18 +278,30 @@ type entrybenchMapSpecs struct {
 type entrybenchVariableSpecs struct {
 	CountInSockets         *ebpf.VariableSpec `ebpf:"count_in_sockets"`
 	CountTcpEvents         *ebpf.VariableSpec `ebpf:"count_tcp_events"`
+	DnsPorts               *ebpf.VariableSpec `ebpf:"dns_ports"`
+	DnsTimeoutNs           *ebpf.VariableSpec `ebpf:"dns_timeout_ns"`
 	EphemeralPortMax       *ebpf.VariableSpec `ebpf:"ephemeral_port_max"`
 	EphemeralPortMin       *ebpf.VariableSpec `ebpf:"ephemeral_port_min"`
 	RecordConnectLatency   *ebpf.VariableSpec `ebpf:"record_connect_latency"`
 	ScopeCgroupId          *ebpf.VariableSpec `ebpf:"scope_cgroup_id"`
+	TrackDns               *ebpf.VariableSpec `ebpf:"track_dns"`
+	TrackHttp              *ebpf.VariableSpec `ebpf:"track_http"`
 	TranslateServices      *ebpf.VariableSpec `ebpf:"translate_services"`
+	UnusedAppProtocol      *ebpf.VariableSpec `ebpf:"unused_app_protocol"`
+	UnusedDnsQtype         *ebpf.VariableSpec `ebpf:"unused_dns_qtype"`
+	UnusedDnsQuery         *ebpf.VariableSpec `ebpf:"unused_dns_query"`
+	UnusedDnsQueryKey      *ebpf.VariableSpec `ebpf:"unused_dns_query_key"`
 	UnusedDropCounters     *ebpf.VariableSpec `ebpf:"unused_drop_counters"`
 	UnusedFlowCounters     *ebpf.VariableSpec `ebpf:"unused_flow_counters"`
 	UnusedFlowKey          *ebpf.VariableSpec `ebpf:"unused_flow_key"`
 	UnusedFlowRole         *ebpf.VariableSpec `ebpf:"unused_flow_role"`
 	UnusedFlowTableId      *ebpf.VariableSpec `ebpf:"unused_flow_table_id"`
+	UnusedHttpMethod       *ebpf.VariableSpec `ebpf:"unused_http_method"`
 	UnusedLatencyBucket    *ebpf.VariableSpec `ebpf:"unused_latency_bucket"`
 	UnusedLatencyHistogram *ebpf.VariableSpec `ebpf:"unused_latency_histogram"`
+	UnusedPayloadEvent     *ebpf.VariableSpec `ebpf:"unused_payload_event"`
+	UnusedRequestCounters  *ebpf.VariableSpec `ebpf:"unused_request_counters"`
+	UnusedRequestOverflow  *ebpf.VariableSpec `ebpf:"unused_request_overflow"`
 	UnusedRoleMethod       *ebpf.VariableSpec `ebpf:"unused_role_method"`
 	UnusedServiceKey       *ebpf.VariableSpec `ebpf:"unused_service_key"`
 	UnusedSockCounts       *ebpf.VariableSpec `ebpf:"unused_sock_counts"`
@@ -271,6 +332,7 @@ func (o *entrybenchObjects) Close() error {
 type entrybenchMaps struct {
 	ActiveSlot         *ebpf.Map `ebpf:"active_slot"`
 	CountingSockets    *ebpf.Map `ebpf:"counting_sockets"`
+	DnsQueries         *ebpf.Map `ebpf:"dns_queries"`
 	Drops              *ebpf.Map `ebpf:"drops"`
 	DropsOverflow      *ebpf.Map `ebpf:"drops_overflow"`
 	Flows              *ebpf.Map `ebpf:"flows"`
@@ -279,6 +341,9 @@ type entrybenchMaps struct {
 	Latency            *ebpf.Map `ebpf:"latency"`
 	LatencyOverflow    *ebpf.Map `ebpf:"latency_overflow"`
 	NewConnections     *ebpf.Map `ebpf:"new_connections"`
+	PayloadEvents      *ebpf.Map `ebpf:"payload_events"`
+	Requests           *ebpf.Map `ebpf:"requests"`
+	RequestsOverflow   *ebpf.Map `ebpf:"requests_overflow"`
 	RoleDecisions      *ebpf.Map `ebpf:"role_decisions"`
 	SockStates         *ebpf.Map `ebpf:"sock_states"`
 	SocketFailures     *ebpf.Map `ebpf:"socket_failures"`
@@ -292,6 +357,7 @@ func (m *entrybenchMaps) Close() error {
 	return _EntrybenchClose(
 		m.ActiveSlot,
 		m.CountingSockets,
+		m.DnsQueries,
 		m.Drops,
 		m.DropsOverflow,
 		m.Flows,
@@ -300,6 +366,9 @@ func (m *entrybenchMaps) Close() error {
 		m.Latency,
 		m.LatencyOverflow,
 		m.NewConnections,
+		m.PayloadEvents,
+		m.Requests,
+		m.RequestsOverflow,
 		m.RoleDecisions,
 		m.SockStates,
 		m.SocketFailures,
@@ -316,18 +385,30 @@ func (m *entrybenchMaps) Close() error {
 type entrybenchVariables struct {
 	CountInSockets         *ebpf.Variable `ebpf:"count_in_sockets"`
 	CountTcpEvents         *ebpf.Variable `ebpf:"count_tcp_events"`
+	DnsPorts               *ebpf.Variable `ebpf:"dns_ports"`
+	DnsTimeoutNs           *ebpf.Variable `ebpf:"dns_timeout_ns"`
 	EphemeralPortMax       *ebpf.Variable `ebpf:"ephemeral_port_max"`
 	EphemeralPortMin       *ebpf.Variable `ebpf:"ephemeral_port_min"`
 	RecordConnectLatency   *ebpf.Variable `ebpf:"record_connect_latency"`
 	ScopeCgroupId          *ebpf.Variable `ebpf:"scope_cgroup_id"`
+	TrackDns               *ebpf.Variable `ebpf:"track_dns"`
+	TrackHttp              *ebpf.Variable `ebpf:"track_http"`
 	TranslateServices      *ebpf.Variable `ebpf:"translate_services"`
+	UnusedAppProtocol      *ebpf.Variable `ebpf:"unused_app_protocol"`
+	UnusedDnsQtype         *ebpf.Variable `ebpf:"unused_dns_qtype"`
+	UnusedDnsQuery         *ebpf.Variable `ebpf:"unused_dns_query"`
+	UnusedDnsQueryKey      *ebpf.Variable `ebpf:"unused_dns_query_key"`
 	UnusedDropCounters     *ebpf.Variable `ebpf:"unused_drop_counters"`
 	UnusedFlowCounters     *ebpf.Variable `ebpf:"unused_flow_counters"`
 	UnusedFlowKey          *ebpf.Variable `ebpf:"unused_flow_key"`
 	UnusedFlowRole         *ebpf.Variable `ebpf:"unused_flow_role"`
 	UnusedFlowTableId      *ebpf.Variable `ebpf:"unused_flow_table_id"`
+	UnusedHttpMethod       *ebpf.Variable `ebpf:"unused_http_method"`
 	UnusedLatencyBucket    *ebpf.Variable `ebpf:"unused_latency_bucket"`
 	UnusedLatencyHistogram *ebpf.Variable `ebpf:"unused_latency_histogram"`
+	UnusedPayloadEvent     *ebpf.Variable `ebpf:"unused_payload_event"`
+	UnusedRequestCounters  *ebpf.Variable `ebpf:"unused_request_counters"`
+	UnusedRequestOverflow  *ebpf.Variable `ebpf:"unused_request_overflow"`
 	UnusedRoleMethod       *ebpf.Variable `ebpf:"unused_role_method"`
 	UnusedServiceKey       *ebpf.Variable `ebpf:"unused_service_key"`
 	UnusedSockCounts       *ebpf.Variable `ebpf:"unused_sock_counts"`
@@ -340,6 +421,7 @@ type entrybenchVariables struct {
 //
 // It can be passed to loadEntrybenchObjects or ebpf.CollectionSpec.LoadAndAssign.
 type entrybenchPrograms struct {
+	ExpireDnsQueries     *ebpf.Program `ebpf:"expire_dns_queries"`
 	FlowsEgress          *ebpf.Program `ebpf:"flows_egress"`
 	FlowsEgressWithEntry *ebpf.Program `ebpf:"flows_egress_with_entry"`
 	FlowsIngress         *ebpf.Program `ebpf:"flows_ingress"`
@@ -356,6 +438,7 @@ type entrybenchPrograms struct {
 
 func (p *entrybenchPrograms) Close() error {
 	return _EntrybenchClose(
+		p.ExpireDnsQueries,
 		p.FlowsEgress,
 		p.FlowsEgressWithEntry,
 		p.FlowsIngress,

@@ -22,9 +22,9 @@ func TestFeatures(t *testing.T) {
 			t.Errorf("%s: attached %v as %q, want attached as itself", st.Name, st.Attached, st.Variant)
 		}
 	}
-	// fold_sockets comes unasked with tcp_state.
-	if len(f.Programs) != len(allPrograms)+1 || !f.Attached(ProgFoldSockets) {
-		t.Errorf("%d programs reported, want %d and %s", len(f.Programs), len(allPrograms)+1, ProgFoldSockets)
+	// fold_sockets comes unasked with tcp_state, expire_dns_queries with DNS tracking.
+	if len(f.Programs) != len(allPrograms)+2 || !f.Attached(ProgFoldSockets) || !f.Attached(ProgExpireDNSQueries) {
+		t.Errorf("%d programs reported, want %d, %s and %s", len(f.Programs), len(allPrograms), ProgFoldSockets, ProgExpireDNSQueries)
 	}
 
 	// The variant for kernels before 6.11, loaded alone, also verifies here.

@@ -12,6 +12,7 @@
 #include "translation.bpf.h"
 #include "roles.bpf.h"
 #include "sockcount.bpf.h"
+#include "payload.bpf.h"
 
 /*
  * The role of a packet whose socket has no state: ICMP echo by its type,
@@ -113,6 +114,8 @@ static __always_inline int count_packet_of(struct __sk_buff *skb, bool egress, s
 		struct sock_counts *v = bpf_map_lookup_elem(&counting_sockets, &st->cookie);
 
 		if (v) {
+			if (payload_wanted(st) && inspect_segment(skb, egress, st, &v->key))
+				reclassify_entry(v, st->app);
 			count_in_socket(skb, v, egress);
 			return 1;
 		}
@@ -145,6 +148,14 @@ static __always_inline int count_packet_of(struct __sk_buff *skb, bool egress, s
 		if (translate_services && key.role == ROLE_CLIENT && pkt.has_l4 &&
 		    (pkt.protocol == IPPROTO_TCP || pkt.protocol == IPPROTO_UDP))
 			service_connection(sk, st, &key, &pkt);
+		/* The application protocol, after the key's other parts: DNS counts under it. */
+		if (st && pkt.protocol == IPPROTO_TCP) {
+			if (payload_wanted(st))
+				inspect_segment(skb, egress, st, &key);
+			key.variant |= APP_VARIANT(st->app);
+		} else if (pkt.has_l4 && pkt.protocol == IPPROTO_UDP) {
+			key.variant |= APP_VARIANT(inspect_datagram(skb, &pkt, &key));
+		}
 	}
 	/*
 	 * Kernel sockets are shared by the network namespace: their cgroup is
@@ -161,11 +172,16 @@ static __always_inline int count_packet_of(struct __sk_buff *skb, bool egress, s
 	bytes = skb->len + (packets - 1) * pkt.hdr_len;
 
 	c = table_entry(&flows, &key, &zero_flow_counters, TABLE_FLOWS, &created);
-	if (created && key.variant) {
-		/* A connection to a translated service, first seen this interval. */
+	if (created && (key.variant & ~APP_MASK)) {
+		/*
+		 * A connection to a translated service, first seen this
+		 * interval: announced once, whatever its protocol.
+		 */
+		struct flow_key conn = key;
 		__u8 one = 1;
 
-		bpf_map_update_elem(&new_connections, &key, &one, BPF_ANY);
+		conn.variant &= ~APP_MASK;
+		bpf_map_update_elem(&new_connections, &conn, &one, BPF_ANY);
 	}
 	if (!c)
 		c = bpf_map_lookup_elem(&flows_overflow, &zero);

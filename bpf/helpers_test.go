@@ -43,6 +43,8 @@ func loadTracerWith(t testing.TB, cfg Config, root string, translate bool) *Trac
 		RecordConnectLatency: true,
 		EphemeralPorts:       ReadEphemeralPortRange(),
 		TranslateServices:    translate,
+		TrackDNS:             true,
+		TrackHTTP:            true,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -56,7 +58,7 @@ func loadTracerWith(t testing.TB, cfg Config, root string, translate bool) *Trac
 	return tr
 }
 
-var defaultConfig = Config{FlowTableEntries: 4096, TCPTableEntries: 1024, LatencyTableEntries: 4096, DropTableEntries: 1024}
+var defaultConfig = Config{FlowTableEntries: 4096, TCPTableEntries: 1024, LatencyTableEntries: 4096, DropTableEntries: 1024, RequestTableEntries: 1024}
 
 // node is two network namespaces, a and b, joined by a veth pair, each
 // with its own cgroup, observed by a tracer attached at their parent cgroup.
@@ -126,12 +128,38 @@ func drainSum[V any](t testing.TB, drain func(func(FlowKey, V)) (V, error)) (map
 	return flows, overflow
 }
 
+// drainFlows drains the flows table, each flow's application protocols
+// summed (App none): what most tests check is not which protocol a flow's
+// bytes were of (drainFlowsByApp).
 func drainFlows(t testing.TB, tr *Tracer) (map[FlowKey]FlowCounters, FlowCounters) {
+	t.Helper()
+	flows, overflow := drainSum(t, tr.DrainFlows)
+	return anyApp(flows, (*FlowCounters).Add), overflow
+}
+
+// drainFlowsByApp drains the flows table, keeping apart each application protocol.
+func drainFlowsByApp(t testing.TB, tr *Tracer) (map[FlowKey]FlowCounters, FlowCounters) {
+	t.Helper()
 	return drainSum(t, tr.DrainFlows)
 }
 
+// drainTCP drains the TCP table, each flow's application protocols summed.
 func drainTCP(t testing.TB, tr *Tracer) (map[FlowKey]TCPCounters, TCPCounters) {
-	return drainSum(t, tr.DrainTCP)
+	t.Helper()
+	flows, overflow := drainSum(t, tr.DrainTCP)
+	return anyApp(flows, (*TCPCounters).Add), overflow
+}
+
+// anyApp sums the flows that differ only by application protocol.
+func anyApp[V any](flows map[FlowKey]V, add func(*V, *V)) map[FlowKey]V {
+	out := make(map[FlowKey]V, len(flows))
+	for k, v := range flows {
+		k.App = AppNone
+		sum := out[k]
+		add(&sum, &v)
+		out[k] = sum
+	}
+	return out
 }
 
 // dropKey is a flow and a drop reason.

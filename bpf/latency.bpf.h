@@ -20,7 +20,8 @@ static __always_inline void record_samples(struct flow_key *key, __u32 hist, __u
 
 	if (bucket >= LAT_BUCKETS)
 		return;
-	key->variant |= LATENCY_VARIANT(hist, bucket); /* the upper half may hold the client's port */
+	/* The upper half may hold the client's port; histograms have no application protocol. */
+	key->variant = (key->variant & ~(APP_MASK | 0xfff)) | LATENCY_VARIANT(hist, bucket);
 	b = table_entry(&latency, key, &zero_latency_bucket, TABLE_LATENCY, NULL);
 	if (!b) {
 		__u32 idx = hist * LAT_BUCKETS + bucket;

@@ -35,6 +35,10 @@ const (
 	// not attached). Load adds it, unasked, when tcp_state and a program
 	// that counts per socket are asked for.
 	ProgFoldSockets = podflowProgFoldSockets
+	// ProgExpireDNSQueries counts the DNS queries that waited past
+	// --bpf.dns-timeout as timeouts, run at each drain (loaded, not
+	// attached). Load adds it when DNS requests are tracked.
+	ProgExpireDNSQueries = podflowProgExpireDnsQueries
 )
 
 // newConnectionsEntries bounds the table of new connections to translated
@@ -70,6 +74,11 @@ type Options struct {
 	// every socket of the host; with it they count only the sockets of
 	// that subtree, as the cgroup_skb programs attached there do.
 	ScopeCgroupID uint64
+	// TrackDNS and TrackHTTP enable counting DNS and HTTP/1.x requests
+	// in the requests table (dns.bpf.h, http.bpf.h). DNS also needs
+	// expire_dns_queries, which Load adds, unasked, to count timeouts.
+	TrackDNS, TrackHTTP bool
+	// DNSPorts and DNSTimeout: Config's, resolved by Load.
 }
 
 // ProgramStatus says whether a program is attached and, if not, why.
@@ -139,7 +148,10 @@ type Tracer struct {
 	services serviceTable
 	// fold is fold_sockets when sockets count in entries of their own:
 	// each rotation runs it first.
-	fold     *ebpf.Program
+	fold *ebpf.Program
+	// expire is expire_dns_queries when DNS requests are tracked: each
+	// rotation runs it first.
+	expire   *ebpf.Program
 	rotation rotation
 }
 
@@ -168,6 +180,13 @@ func Load(cfg *Config, opts Options) (*Tracer, error) {
 	// 16,384, 1.6 ms for 65,536 (docs/benchmarks.md#scrape-wall-time-with-no-flows);
 	// sockets past it count in the flows table.
 	specs.CountingSockets.MaxEntries = max(cfg.FlowTableEntries/socketTableShare, 1)
+	specs.DnsQueries.MaxEntries = cfg.DNSTableEntries
+	if cfg.DNSTableEntries == 0 {
+		specs.DnsQueries.MaxEntries = DefaultDNSTableEntries
+	}
+	if err := setDNSConstants(&specs.podflowVariableSpecs, cfg, opts); err != nil {
+		return nil, err
+	}
 	specs.NewConnections.MaxEntries = 1
 	if opts.TranslateServices {
 		specs.NewConnections.MaxEntries = newConnectionsEntries
@@ -192,6 +211,7 @@ func Load(cfg *Config, opts Options) (*Tracer, error) {
 		{TableTCP, t.objs.TcpEvents, specs.TcpEvents.InnerMap, t.objs.TcpOverflow, cfg.TCPTableEntries},
 		{TableLatency, t.objs.Latency, specs.Latency.InnerMap, t.objs.LatencyOverflow, cfg.LatencyTableEntries},
 		{TableDrops, t.objs.Drops, specs.Drops.InnerMap, t.objs.DropsOverflow, cfg.DropTableEntries},
+		{TableRequests, t.objs.Requests, specs.Requests.InnerMap, t.objs.RequestsOverflow, cfg.RequestTableEntries},
 	} {
 		r, err := newRotatingTable(tbl.id.String(), tbl.outer, tbl.inner, tbl.size, tbl.overflow)
 		if err != nil {
@@ -227,7 +247,20 @@ func (t *Tracer) loadPrograms(spec *ebpf.CollectionSpec, specs *podflowSpecs, op
 	for _, name := range opts.Programs {
 		asked[name] = true
 	}
-	folds := asked[ProgTCPState] && (asked[ProgFlowsIngress] || asked[ProgFlowsEgress] || asked[ProgTCPRTT])
+	packets := asked[ProgFlowsIngress] || asked[ProgFlowsEgress]
+	if opts.TrackDNS && packets {
+		// Before the packet programs: without it they must not track
+		// queries, which nothing would expire.
+		expire, err := t.loadProgram(spec, ProgExpireDNSQueries)
+		if err == nil {
+			t.expire = expire
+			t.keep(ProgExpireDNSQueries, expire)
+		} else if serr := specs.TrackDns.Set(uint8(0)); serr != nil {
+			return fmt.Errorf("set %s: %w", specs.TrackDns.Name, serr)
+		}
+		t.status = append(t.status, ProgramStatus{Name: ProgExpireDNSQueries, Attached: err == nil, Variant: ProgExpireDNSQueries, Err: err})
+	}
+	folds := asked[ProgTCPState] && (packets || asked[ProgTCPRTT])
 	if folds {
 		fold, err := t.loadProgram(spec, ProgFoldSockets)
 		if serr := specs.CountInSockets.Set(err == nil); serr != nil {
@@ -292,6 +325,40 @@ func setConstants(vars *podflowVariableSpecs, opts Options) error {
 		{vars.RecordConnectLatency, flag(opts.RecordConnectLatency)},
 		{vars.TranslateServices, flag(opts.TranslateServices)},
 		{vars.ScopeCgroupId, opts.ScopeCgroupID},
+	} {
+		if err := c.v.Set(c.value); err != nil {
+			return fmt.Errorf("set %s: %w", c.v.Name, err)
+		}
+	}
+	return nil
+}
+
+// setDNSConstants writes the DNS ports, the DNS timeout and what payload
+// the programs track.
+func setDNSConstants(vars *podflowVariableSpecs, cfg *Config, opts Options) error {
+	var ports [MaxDNSPorts]uint16
+	copy(ports[:], cfg.DNSPorts)
+	if cfg.DNSPorts == nil {
+		ports[0] = 53
+	}
+	timeout := cfg.DNSTimeout
+	if timeout == 0 {
+		timeout = DefaultDNSTimeout
+	}
+	flag := func(b bool) uint8 {
+		if b {
+			return 1
+		}
+		return 0
+	}
+	for _, c := range []struct {
+		v     *ebpf.VariableSpec
+		value any
+	}{
+		{vars.DnsPorts, ports},
+		{vars.DnsTimeoutNs, uint64(timeout.Nanoseconds())},
+		{vars.TrackDns, flag(opts.TrackDNS)},
+		{vars.TrackHttp, flag(opts.TrackHTTP)},
 	} {
 		if err := c.v.Set(c.value); err != nil {
 			return fmt.Errorf("set %s: %w", c.v.Name, err)
@@ -378,6 +445,7 @@ func (t *Tracer) loadProgram(spec *ebpf.CollectionSpec, name string) (*ebpf.Prog
 	one.Maps[podflowMapTranslatedServices].MaxEntries = t.objs.TranslatedServices.MaxEntries()
 	one.Maps[podflowMapNewConnections].MaxEntries = t.objs.NewConnections.MaxEntries()
 	one.Maps[podflowMapCountingSockets].MaxEntries = t.objs.CountingSockets.MaxEntries()
+	one.Maps[podflowMapDnsQueries].MaxEntries = t.objs.DnsQueries.MaxEntries()
 	coll, err := ebpf.NewCollectionWithOptions(one, ebpf.CollectionOptions{MapReplacements: t.replacements})
 	if err != nil {
 		return nil, fmt.Errorf("load: %w%s", verifierSummary(err), missingCapsHint(ps.Type, err))

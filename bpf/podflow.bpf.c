@@ -36,6 +36,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #include "roles.bpf.h"       /* socket roles, scope, state and keys */
 #include "latency.bpf.h"     /* latency histograms */
 #include "sockcount.bpf.h"   /* counting in socket storage, fold_sockets */
+#include "payload.bpf.h"     /* application protocols, HTTP and DNS requests, expire_dns_queries */
 #include "flows.bpf.h"       /* flows_ingress, flows_egress */
 #include "tcp.bpf.h"         /* tcp_state, icmp_sent */
 #include "rtt.bpf.h"         /* tcp_rtt */

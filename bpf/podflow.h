@@ -46,6 +46,91 @@ struct flow_key {
 #define CLIENT_PORT_VARIANT(port) ((__u32)(port) << CLIENT_PORT_SHIFT)
 
 /*
+ * The application protocol of a flow's packets (flows and TCP tables:
+ * APP_VARIANT, bits 12-15 of the variant). A TCP connection is classified
+ * once, from its first payload bytes (app.bpf.h); UDP by port (DNS).
+ */
+enum app_protocol {
+	APP_NONE = 0,     /* no payload yet: handshakes, failed connects, listeners; not TCP or UDP */
+	APP_HTTP1,        /* a request line "METHOD target HTTP/1.x" */
+	APP_HTTP2,        /* the connection preface "PRI * HTTP/2.0" (RFC 9113 3.4); gRPC too */
+	APP_TLS,          /* a handshake record holding a ClientHello (RFC 8446 5.1, 4.1.2) */
+	APP_POSTGRES,     /* StartupMessage, SSLRequest, GSSENCRequest or CancelRequest */
+	APP_REDIS,        /* a RESP array of bulk strings: "*<n>\r\n$" */
+	APP_MYSQL,        /* the server's greeting: Protocol::HandshakeV10 */
+	APP_DNS,          /* to or from a DNS port (--bpf.dns-ports) */
+	APP_UNKNOWN,      /* payload not recognised, or a connection older than the exporter */
+	APP_MAX,
+};
+
+#define APP_SHIFT 12
+#define APP_MASK (0xfU << APP_SHIFT)
+#define APP_VARIANT(app) ((__u32)(app) << APP_SHIFT)
+
+/*
+ * Requests table variants (bits 0-7): one dense code per DNS rcode and
+ * query type or HTTP method and status class, so that the overflow slot is
+ * an array of REQUEST_CODES counters.
+ */
+enum dns_qtype {
+	QTYPE_OTHER = 0,
+	QTYPE_A,     /* 1 */
+	QTYPE_AAAA,  /* 28 */
+	QTYPE_PTR,   /* 12 */
+	QTYPE_SRV,   /* 33 */
+	QTYPE_CNAME, /* 5 */
+	QTYPE_TXT,   /* 16 */
+	QTYPE_MAX,
+};
+
+#define DNS_QTYPES 8
+#define DNS_RCODE_TIMEOUT 16 /* RCODEs are 4 bits in the header (RFC 1035 4.1.1) */
+#define DNS_REQUEST(rcode, qtype) ((rcode) * DNS_QTYPES + (qtype))
+
+enum http_method {
+	METHOD_OTHER = 0,
+	METHOD_GET,
+	METHOD_HEAD,
+	METHOD_POST,
+	METHOD_PUT,
+	METHOD_DELETE,
+	METHOD_PATCH,
+	METHOD_OPTIONS,
+	METHOD_MAX,
+};
+
+#define HTTP_CLASSES 8 /* 0: no response (closed first), 1..5: 1xx..5xx */
+#define HTTP_REQUEST_BASE DNS_REQUEST(DNS_RCODE_TIMEOUT + 1, 0)
+#define HTTP_REQUEST(method, class) (HTTP_REQUEST_BASE + (method) * HTTP_CLASSES + (class))
+#define REQUEST_CODES HTTP_REQUEST(METHOD_MAX, 0)
+
+/* Requests of one flow and code. */
+struct request_counters {
+	__u64 requests;
+};
+
+/* What the requests table could not hold, by code. */
+struct request_overflow {
+	__u64 requests[REQUEST_CODES];
+};
+
+/*
+ * Payload events that change no flow's count but say what was not
+ * understood or not tracked: index of payload_events.
+ */
+enum payload_event {
+	EV_DNS_MALFORMED = 0,     /* to or from a DNS port, not a DNS message we can read */
+	EV_DNS_UNMATCHED,         /* a response to no query we track (sent before we started, expired, untracked) */
+	EV_DNS_TABLE_FULL,        /* a query not tracked: the pending-queries table was full */
+	EV_DNS_TRACK_FAILED,      /* a query not tracked: any other insert error */
+	EV_DNS_DUPLICATE,         /* a query again with the same socket, peer, id and type while pending */
+	EV_DNS_TCP_SKIPPED,       /* a TCP segment to or from a DNS port that does not start a message */
+	EV_HTTP_MALFORMED,        /* a response segment expected, "HTTP/1.x NNN" not found */
+	EV_HTTP_PIPELINED,        /* a second request sent before the first one's response: not counted */
+	EV_PAYLOAD_MAX,
+};
+
+/*
  * A service frontend the node's NAT (kube-proxy) translates: a cluster,
  * external or load-balancer IP, or this node's address with a node port.
  * User space keeps the translated_services table of them in step with
@@ -94,6 +179,8 @@ struct tcp_counters {
 enum latency_histogram {
 	HIST_RTT = 0,     /* smoothed RTT, one sample each time the kernel updates it */
 	HIST_CONNECT = 1, /* SYN sent to ESTABLISHED, client side */
+	HIST_DNS = 2,     /* a DNS query to its response, as the local socket saw them */
+	HIST_HTTP = 3,    /* an HTTP/1.x request's first segment to its response's first */
 	HIST_MAX,
 };
 
@@ -176,6 +263,7 @@ enum flow_table_id {
 	TABLE_TCP,
 	TABLE_LATENCY,
 	TABLE_DROPS,
+	TABLE_REQUESTS,
 	TABLE_MAX,
 };
 

@@ -13,12 +13,58 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type podflowAppProtocol uint32
+
+const (
+	podflowAppProtocolAPP_NONE     podflowAppProtocol = 0
+	podflowAppProtocolAPP_HTTP1    podflowAppProtocol = 1
+	podflowAppProtocolAPP_HTTP2    podflowAppProtocol = 2
+	podflowAppProtocolAPP_TLS      podflowAppProtocol = 3
+	podflowAppProtocolAPP_POSTGRES podflowAppProtocol = 4
+	podflowAppProtocolAPP_REDIS    podflowAppProtocol = 5
+	podflowAppProtocolAPP_MYSQL    podflowAppProtocol = 6
+	podflowAppProtocolAPP_DNS      podflowAppProtocol = 7
+	podflowAppProtocolAPP_UNKNOWN  podflowAppProtocol = 8
+	podflowAppProtocolAPP_MAX      podflowAppProtocol = 9
+)
+
 type podflowConnKey struct {
 	_          structs.HostLayout
 	LocalAddr  [16]uint8
 	RemoteAddr [16]uint8
 	LocalPort  uint16
 	RemotePort uint16
+}
+
+type podflowDnsQtype uint32
+
+const (
+	podflowDnsQtypeQTYPE_OTHER podflowDnsQtype = 0
+	podflowDnsQtypeQTYPE_A     podflowDnsQtype = 1
+	podflowDnsQtypeQTYPE_AAAA  podflowDnsQtype = 2
+	podflowDnsQtypeQTYPE_PTR   podflowDnsQtype = 3
+	podflowDnsQtypeQTYPE_SRV   podflowDnsQtype = 4
+	podflowDnsQtypeQTYPE_CNAME podflowDnsQtype = 5
+	podflowDnsQtypeQTYPE_TXT   podflowDnsQtype = 6
+	podflowDnsQtypeQTYPE_MAX   podflowDnsQtype = 7
+)
+
+type podflowDnsQuery struct {
+	_       structs.HostLayout
+	Key     podflowFlowKey
+	StartNs uint64
+	Qtype   uint32
+	Pad     uint32
+}
+
+type podflowDnsQueryKey struct {
+	_          structs.HostLayout
+	Cookie     uint64
+	RemoteAddr [16]uint8
+	RemotePort uint16
+	Id         uint16
+	Qtype      uint16
+	Pad        uint16
 }
 
 type podflowDropCounters struct {
@@ -57,11 +103,26 @@ const (
 type podflowFlowTableId uint32
 
 const (
-	podflowFlowTableIdTABLE_FLOWS   podflowFlowTableId = 0
-	podflowFlowTableIdTABLE_TCP     podflowFlowTableId = 1
-	podflowFlowTableIdTABLE_LATENCY podflowFlowTableId = 2
-	podflowFlowTableIdTABLE_DROPS   podflowFlowTableId = 3
-	podflowFlowTableIdTABLE_MAX     podflowFlowTableId = 4
+	podflowFlowTableIdTABLE_FLOWS    podflowFlowTableId = 0
+	podflowFlowTableIdTABLE_TCP      podflowFlowTableId = 1
+	podflowFlowTableIdTABLE_LATENCY  podflowFlowTableId = 2
+	podflowFlowTableIdTABLE_DROPS    podflowFlowTableId = 3
+	podflowFlowTableIdTABLE_REQUESTS podflowFlowTableId = 4
+	podflowFlowTableIdTABLE_MAX      podflowFlowTableId = 5
+)
+
+type podflowHttpMethod uint32
+
+const (
+	podflowHttpMethodMETHOD_OTHER   podflowHttpMethod = 0
+	podflowHttpMethodMETHOD_GET     podflowHttpMethod = 1
+	podflowHttpMethodMETHOD_HEAD    podflowHttpMethod = 2
+	podflowHttpMethodMETHOD_POST    podflowHttpMethod = 3
+	podflowHttpMethodMETHOD_PUT     podflowHttpMethod = 4
+	podflowHttpMethodMETHOD_DELETE  podflowHttpMethod = 5
+	podflowHttpMethodMETHOD_PATCH   podflowHttpMethod = 6
+	podflowHttpMethodMETHOD_OPTIONS podflowHttpMethod = 7
+	podflowHttpMethodMETHOD_MAX     podflowHttpMethod = 8
 )
 
 type podflowLatencyBucket struct {
@@ -75,12 +136,38 @@ type podflowLatencyHistogram uint32
 const (
 	podflowLatencyHistogramHIST_RTT     podflowLatencyHistogram = 0
 	podflowLatencyHistogramHIST_CONNECT podflowLatencyHistogram = 1
-	podflowLatencyHistogramHIST_MAX     podflowLatencyHistogram = 2
+	podflowLatencyHistogramHIST_DNS     podflowLatencyHistogram = 2
+	podflowLatencyHistogramHIST_HTTP    podflowLatencyHistogram = 3
+	podflowLatencyHistogramHIST_MAX     podflowLatencyHistogram = 4
 )
 
 type podflowLatencyOverflow struct {
 	_       structs.HostLayout
-	Buckets [52]podflowLatencyBucket
+	Buckets [104]podflowLatencyBucket
+}
+
+type podflowPayloadEvent uint32
+
+const (
+	podflowPayloadEventEV_DNS_MALFORMED    podflowPayloadEvent = 0
+	podflowPayloadEventEV_DNS_UNMATCHED    podflowPayloadEvent = 1
+	podflowPayloadEventEV_DNS_TABLE_FULL   podflowPayloadEvent = 2
+	podflowPayloadEventEV_DNS_TRACK_FAILED podflowPayloadEvent = 3
+	podflowPayloadEventEV_DNS_DUPLICATE    podflowPayloadEvent = 4
+	podflowPayloadEventEV_DNS_TCP_SKIPPED  podflowPayloadEvent = 5
+	podflowPayloadEventEV_HTTP_MALFORMED   podflowPayloadEvent = 6
+	podflowPayloadEventEV_HTTP_PIPELINED   podflowPayloadEvent = 7
+	podflowPayloadEventEV_PAYLOAD_MAX      podflowPayloadEvent = 8
+)
+
+type podflowRequestCounters struct {
+	_        structs.HostLayout
+	Requests uint64
+}
+
+type podflowRequestOverflow struct {
+	_        structs.HostLayout
+	Requests [200]uint64
 }
 
 type podflowRoleMethod uint32
@@ -117,15 +204,19 @@ type podflowSockCounts struct {
 }
 
 type podflowSockState struct {
-	_          structs.HostLayout
-	CgroupId   uint64
-	SynSentNs  uint64
-	SrttUs     uint32
-	Role       uint8
-	Translated uint8
-	Flags      uint8
-	Pad        uint8
-	Cookie     uint64
+	_           structs.HostLayout
+	CgroupId    uint64
+	SynSentNs   uint64
+	SrttUs      uint32
+	Role        uint8
+	Translated  uint8
+	Flags       uint8
+	App         uint8
+	Cookie      uint64
+	RequestNs   uint64
+	NextMessage [2]uint32
+	Method      uint8
+	Pad         [7]uint8
 }
 
 type podflowTcpCounters struct {
@@ -167,6 +258,7 @@ const (
 const (
 	podflowMapActiveSlot             = "active_slot"
 	podflowMapCountingSockets        = "counting_sockets"
+	podflowMapDnsQueries             = "dns_queries"
 	podflowMapDrops                  = "drops"
 	podflowMapDropsOverflow          = "drops_overflow"
 	podflowMapFlows                  = "flows"
@@ -175,6 +267,9 @@ const (
 	podflowMapLatency                = "latency"
 	podflowMapLatencyOverflow        = "latency_overflow"
 	podflowMapNewConnections         = "new_connections"
+	podflowMapPayloadEvents          = "payload_events"
+	podflowMapRequests               = "requests"
+	podflowMapRequestsOverflow       = "requests_overflow"
 	podflowMapRoleDecisions          = "role_decisions"
 	podflowMapSockStates             = "sock_states"
 	podflowMapSocketFailures         = "socket_failures"
@@ -182,6 +277,7 @@ const (
 	podflowMapTcpOverflow            = "tcp_overflow"
 	podflowMapTranslatedServices     = "translated_services"
 	podflowMapUpdateFailures         = "update_failures"
+	podflowProgExpireDnsQueries      = "expire_dns_queries"
 	podflowProgFlowsEgress           = "flows_egress"
 	podflowProgFlowsIngress          = "flows_ingress"
 	podflowProgFoldSockets           = "fold_sockets"
@@ -195,18 +291,30 @@ const (
 	podflowProgTcpState              = "tcp_state"
 	podflowVarCountInSockets         = "count_in_sockets"
 	podflowVarCountTcpEvents         = "count_tcp_events"
+	podflowVarDnsPorts               = "dns_ports"
+	podflowVarDnsTimeoutNs           = "dns_timeout_ns"
 	podflowVarEphemeralPortMax       = "ephemeral_port_max"
 	podflowVarEphemeralPortMin       = "ephemeral_port_min"
 	podflowVarRecordConnectLatency   = "record_connect_latency"
 	podflowVarScopeCgroupId          = "scope_cgroup_id"
+	podflowVarTrackDns               = "track_dns"
+	podflowVarTrackHttp              = "track_http"
 	podflowVarTranslateServices      = "translate_services"
+	podflowVarUnusedAppProtocol      = "unused_app_protocol"
+	podflowVarUnusedDnsQtype         = "unused_dns_qtype"
+	podflowVarUnusedDnsQuery         = "unused_dns_query"
+	podflowVarUnusedDnsQueryKey      = "unused_dns_query_key"
 	podflowVarUnusedDropCounters     = "unused_drop_counters"
 	podflowVarUnusedFlowCounters     = "unused_flow_counters"
 	podflowVarUnusedFlowKey          = "unused_flow_key"
 	podflowVarUnusedFlowRole         = "unused_flow_role"
 	podflowVarUnusedFlowTableId      = "unused_flow_table_id"
+	podflowVarUnusedHttpMethod       = "unused_http_method"
 	podflowVarUnusedLatencyBucket    = "unused_latency_bucket"
 	podflowVarUnusedLatencyHistogram = "unused_latency_histogram"
+	podflowVarUnusedPayloadEvent     = "unused_payload_event"
+	podflowVarUnusedRequestCounters  = "unused_request_counters"
+	podflowVarUnusedRequestOverflow  = "unused_request_overflow"
 	podflowVarUnusedRoleMethod       = "unused_role_method"
 	podflowVarUnusedServiceKey       = "unused_service_key"
 	podflowVarUnusedSockCounts       = "unused_sock_counts"
@@ -257,6 +365,7 @@ type podflowSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type podflowProgramSpecs struct {
+	ExpireDnsQueries   *ebpf.ProgramSpec `ebpf:"expire_dns_queries"`
 	FlowsEgress        *ebpf.ProgramSpec `ebpf:"flows_egress"`
 	FlowsIngress       *ebpf.ProgramSpec `ebpf:"flows_ingress"`
 	FoldSockets        *ebpf.ProgramSpec `ebpf:"fold_sockets"`
@@ -276,6 +385,7 @@ type podflowProgramSpecs struct {
 type podflowMapSpecs struct {
 	ActiveSlot         *ebpf.MapSpec `ebpf:"active_slot"`
 	CountingSockets    *ebpf.MapSpec `ebpf:"counting_sockets"`
+	DnsQueries         *ebpf.MapSpec `ebpf:"dns_queries"`
 	Drops              *ebpf.MapSpec `ebpf:"drops"`
 	DropsOverflow      *ebpf.MapSpec `ebpf:"drops_overflow"`
 	Flows              *ebpf.MapSpec `ebpf:"flows"`
@@ -284,6 +394,9 @@ type podflowMapSpecs struct {
 	Latency            *ebpf.MapSpec `ebpf:"latency"`
 	LatencyOverflow    *ebpf.MapSpec `ebpf:"latency_overflow"`
 	NewConnections     *ebpf.MapSpec `ebpf:"new_connections"`
+	PayloadEvents      *ebpf.MapSpec `ebpf:"payload_events"`
+	Requests           *ebpf.MapSpec `ebpf:"requests"`
+	RequestsOverflow   *ebpf.MapSpec `ebpf:"requests_overflow"`
 	RoleDecisions      *ebpf.MapSpec `ebpf:"role_decisions"`
 	SockStates         *ebpf.MapSpec `ebpf:"sock_states"`
 	SocketFailures     *ebpf.MapSpec `ebpf:"socket_failures"`
@@ -299,18 +412,30 @@ type podflowMapSpecs struct {
 type podflowVariableSpecs struct {
 	CountInSockets         *ebpf.VariableSpec `ebpf:"count_in_sockets"`
 	CountTcpEvents         *ebpf.VariableSpec `ebpf:"count_tcp_events"`
+	DnsPorts               *ebpf.VariableSpec `ebpf:"dns_ports"`
+	DnsTimeoutNs           *ebpf.VariableSpec `ebpf:"dns_timeout_ns"`
 	EphemeralPortMax       *ebpf.VariableSpec `ebpf:"ephemeral_port_max"`
 	EphemeralPortMin       *ebpf.VariableSpec `ebpf:"ephemeral_port_min"`
 	RecordConnectLatency   *ebpf.VariableSpec `ebpf:"record_connect_latency"`
 	ScopeCgroupId          *ebpf.VariableSpec `ebpf:"scope_cgroup_id"`
+	TrackDns               *ebpf.VariableSpec `ebpf:"track_dns"`
+	TrackHttp              *ebpf.VariableSpec `ebpf:"track_http"`
 	TranslateServices      *ebpf.VariableSpec `ebpf:"translate_services"`
+	UnusedAppProtocol      *ebpf.VariableSpec `ebpf:"unused_app_protocol"`
+	UnusedDnsQtype         *ebpf.VariableSpec `ebpf:"unused_dns_qtype"`
+	UnusedDnsQuery         *ebpf.VariableSpec `ebpf:"unused_dns_query"`
+	UnusedDnsQueryKey      *ebpf.VariableSpec `ebpf:"unused_dns_query_key"`
 	UnusedDropCounters     *ebpf.VariableSpec `ebpf:"unused_drop_counters"`
 	UnusedFlowCounters     *ebpf.VariableSpec `ebpf:"unused_flow_counters"`
 	UnusedFlowKey          *ebpf.VariableSpec `ebpf:"unused_flow_key"`
 	UnusedFlowRole         *ebpf.VariableSpec `ebpf:"unused_flow_role"`
 	UnusedFlowTableId      *ebpf.VariableSpec `ebpf:"unused_flow_table_id"`
+	UnusedHttpMethod       *ebpf.VariableSpec `ebpf:"unused_http_method"`
 	UnusedLatencyBucket    *ebpf.VariableSpec `ebpf:"unused_latency_bucket"`
 	UnusedLatencyHistogram *ebpf.VariableSpec `ebpf:"unused_latency_histogram"`
+	UnusedPayloadEvent     *ebpf.VariableSpec `ebpf:"unused_payload_event"`
+	UnusedRequestCounters  *ebpf.VariableSpec `ebpf:"unused_request_counters"`
+	UnusedRequestOverflow  *ebpf.VariableSpec `ebpf:"unused_request_overflow"`
 	UnusedRoleMethod       *ebpf.VariableSpec `ebpf:"unused_role_method"`
 	UnusedServiceKey       *ebpf.VariableSpec `ebpf:"unused_service_key"`
 	UnusedSockCounts       *ebpf.VariableSpec `ebpf:"unused_sock_counts"`
@@ -341,6 +466,7 @@ func (o *podflowObjects) Close() error {
 type podflowMaps struct {
 	ActiveSlot         *ebpf.Map `ebpf:"active_slot"`
 	CountingSockets    *ebpf.Map `ebpf:"counting_sockets"`
+	DnsQueries         *ebpf.Map `ebpf:"dns_queries"`
 	Drops              *ebpf.Map `ebpf:"drops"`
 	DropsOverflow      *ebpf.Map `ebpf:"drops_overflow"`
 	Flows              *ebpf.Map `ebpf:"flows"`
@@ -349,6 +475,9 @@ type podflowMaps struct {
 	Latency            *ebpf.Map `ebpf:"latency"`
 	LatencyOverflow    *ebpf.Map `ebpf:"latency_overflow"`
 	NewConnections     *ebpf.Map `ebpf:"new_connections"`
+	PayloadEvents      *ebpf.Map `ebpf:"payload_events"`
+	Requests           *ebpf.Map `ebpf:"requests"`
+	RequestsOverflow   *ebpf.Map `ebpf:"requests_overflow"`
 	RoleDecisions      *ebpf.Map `ebpf:"role_decisions"`
 	SockStates         *ebpf.Map `ebpf:"sock_states"`
 	SocketFailures     *ebpf.Map `ebpf:"socket_failures"`
@@ -362,6 +491,7 @@ func (m *podflowMaps) Close() error {
 	return _PodflowClose(
 		m.ActiveSlot,
 		m.CountingSockets,
+		m.DnsQueries,
 		m.Drops,
 		m.DropsOverflow,
 		m.Flows,
@@ -370,6 +500,9 @@ func (m *podflowMaps) Close() error {
 		m.Latency,
 		m.LatencyOverflow,
 		m.NewConnections,
+		m.PayloadEvents,
+		m.Requests,
+		m.RequestsOverflow,
 		m.RoleDecisions,
 		m.SockStates,
 		m.SocketFailures,
@@ -386,18 +519,30 @@ func (m *podflowMaps) Close() error {
 type podflowVariables struct {
 	CountInSockets         *ebpf.Variable `ebpf:"count_in_sockets"`
 	CountTcpEvents         *ebpf.Variable `ebpf:"count_tcp_events"`
+	DnsPorts               *ebpf.Variable `ebpf:"dns_ports"`
+	DnsTimeoutNs           *ebpf.Variable `ebpf:"dns_timeout_ns"`
 	EphemeralPortMax       *ebpf.Variable `ebpf:"ephemeral_port_max"`
 	EphemeralPortMin       *ebpf.Variable `ebpf:"ephemeral_port_min"`
 	RecordConnectLatency   *ebpf.Variable `ebpf:"record_connect_latency"`
 	ScopeCgroupId          *ebpf.Variable `ebpf:"scope_cgroup_id"`
+	TrackDns               *ebpf.Variable `ebpf:"track_dns"`
+	TrackHttp              *ebpf.Variable `ebpf:"track_http"`
 	TranslateServices      *ebpf.Variable `ebpf:"translate_services"`
+	UnusedAppProtocol      *ebpf.Variable `ebpf:"unused_app_protocol"`
+	UnusedDnsQtype         *ebpf.Variable `ebpf:"unused_dns_qtype"`
+	UnusedDnsQuery         *ebpf.Variable `ebpf:"unused_dns_query"`
+	UnusedDnsQueryKey      *ebpf.Variable `ebpf:"unused_dns_query_key"`
 	UnusedDropCounters     *ebpf.Variable `ebpf:"unused_drop_counters"`
 	UnusedFlowCounters     *ebpf.Variable `ebpf:"unused_flow_counters"`
 	UnusedFlowKey          *ebpf.Variable `ebpf:"unused_flow_key"`
 	UnusedFlowRole         *ebpf.Variable `ebpf:"unused_flow_role"`
 	UnusedFlowTableId      *ebpf.Variable `ebpf:"unused_flow_table_id"`
+	UnusedHttpMethod       *ebpf.Variable `ebpf:"unused_http_method"`
 	UnusedLatencyBucket    *ebpf.Variable `ebpf:"unused_latency_bucket"`
 	UnusedLatencyHistogram *ebpf.Variable `ebpf:"unused_latency_histogram"`
+	UnusedPayloadEvent     *ebpf.Variable `ebpf:"unused_payload_event"`
+	UnusedRequestCounters  *ebpf.Variable `ebpf:"unused_request_counters"`
+	UnusedRequestOverflow  *ebpf.Variable `ebpf:"unused_request_overflow"`
 	UnusedRoleMethod       *ebpf.Variable `ebpf:"unused_role_method"`
 	UnusedServiceKey       *ebpf.Variable `ebpf:"unused_service_key"`
 	UnusedSockCounts       *ebpf.Variable `ebpf:"unused_sock_counts"`
@@ -410,6 +555,7 @@ type podflowVariables struct {
 //
 // It can be passed to loadPodflowObjects or ebpf.CollectionSpec.LoadAndAssign.
 type podflowPrograms struct {
+	ExpireDnsQueries   *ebpf.Program `ebpf:"expire_dns_queries"`
 	FlowsEgress        *ebpf.Program `ebpf:"flows_egress"`
 	FlowsIngress       *ebpf.Program `ebpf:"flows_ingress"`
 	FoldSockets        *ebpf.Program `ebpf:"fold_sockets"`
@@ -425,6 +571,7 @@ type podflowPrograms struct {
 
 func (p *podflowPrograms) Close() error {
 	return _PodflowClose(
+		p.ExpireDnsQueries,
 		p.FlowsEgress,
 		p.FlowsIngress,
 		p.FoldSockets,

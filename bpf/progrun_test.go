@@ -149,25 +149,25 @@ func TestProgramRun(t *testing.T) {
 		{
 			name: "IPv4 UDP to a service, egress",
 			prog: ProgFlowsEgress, pkt: packet{v4a, v4b, ipProtoUDP, udp(40000, 53, 100), 0},
-			key:  FlowKey{Local: v4a, Remote: v4b, ServerPort: 53, Protocol: ipProtoUDP, Role: RoleClient},
+			key:  FlowKey{Local: v4a, Remote: v4b, ServerPort: 53, Protocol: ipProtoUDP, Role: RoleClient, App: AppDNS},
 			want: FlowCounters{TxBytes: 128, TxPackets: 1},
 		},
 		{
 			name: "IPv4 UDP to a service, ingress at the service",
 			prog: ProgFlowsIngress, pkt: packet{v4a, v4b, ipProtoUDP, udp(40000, 53, 100), 0},
-			key:  FlowKey{Local: v4b, Remote: v4a, ServerPort: 53, Protocol: ipProtoUDP, Role: RoleServer},
+			key:  FlowKey{Local: v4b, Remote: v4a, ServerPort: 53, Protocol: ipProtoUDP, Role: RoleServer, App: AppDNS},
 			want: FlowCounters{RxBytes: 128, RxPackets: 1},
 		},
 		{
 			name: "IPv6 UDP reply from a service, egress",
 			prog: ProgFlowsEgress, pkt: packet{v6b, v6a, ipProtoUDP, udp(53, 40000, 10), 0},
-			key:  FlowKey{Local: v6b, Remote: v6a, ServerPort: 53, Protocol: ipProtoUDP, Role: RoleServer},
+			key:  FlowKey{Local: v6b, Remote: v6a, ServerPort: 53, Protocol: ipProtoUDP, Role: RoleServer, App: AppDNS},
 			want: FlowCounters{TxBytes: 58, TxPackets: 1},
 		},
 		{
 			name: "no ephemeral port: the lower one is the service",
 			prog: ProgFlowsEgress, pkt: packet{v4a, v4b, ipProtoUDP, udp(9000, 8125, 0), 0},
-			key:  FlowKey{Local: v4a, Remote: v4b, ServerPort: 8125, Protocol: ipProtoUDP, Role: RoleClient},
+			key:  FlowKey{Local: v4a, Remote: v4b, ServerPort: 8125, Protocol: ipProtoUDP, Role: RoleClient, App: AppUnknown},
 			want: FlowCounters{TxBytes: 28, TxPackets: 1},
 		},
 		{
@@ -213,7 +213,7 @@ func TestProgramRun(t *testing.T) {
 			if ret != 1 {
 				t.Errorf("program returned %d: it must let every packet through", ret)
 			}
-			flows, overflow := drainFlows(t, tr)
+			flows, overflow := drainFlowsByApp(t, tr)
 			if len(flows) != 1 {
 				t.Fatalf("got %d flows, want 1: %+v", len(flows), flows)
 			}

@@ -173,6 +173,16 @@ static __always_inline void init_sock_state(struct sock_state *st, const struct 
 		role = egress ? ROLE_CLIENT : ROLE_SERVER;
 	st->cgroup_id = sock_cgroup_id(sk);
 	st->role = role;
+	/*
+	 * A TCP connection whose start we did not see: its first payload
+	 * seen may be from its middle. Listeners and handshakes have none yet.
+	 */
+	if (sk->sk_protocol == IPPROTO_TCP) {
+		__u8 state = sk->__sk_common.skc_state;
+
+		if (state != TCP_LISTEN && state != TCP_SYN_SENT && state != TCP_SYN_RECV)
+			st->app = APP_UNKNOWN;
+	}
 	if (sock_in_scope(sk))
 		count_role(method);
 	else
@@ -221,7 +231,7 @@ static __always_inline void sock_flow_key(const struct sock *sk, __u8 role, stru
 
 /*
  * sock_flow_key, with the client's port for a connection to a translated
- * service. The port is read from inet_sport: when a connect fails, the
+ * service and the connection's application protocol. The port is read from inet_sport: when a connect fails, the
  * kernel releases the port (inet_put_port clears skc_num) before the
  * state change reaches the tracepoint, but inet_sport keeps it.
  */
@@ -231,6 +241,8 @@ static __always_inline void sock_key(const struct sock *sk, const struct sock_st
 	sock_flow_key(sk, role, key);
 	if (st && st->translated && role == ROLE_CLIENT)
 		key->variant = CLIENT_PORT_VARIANT(bpf_ntohs(BPF_CORE_READ((struct inet_sock *)sk, inet_sport)));
+	if (st)
+		key->variant |= APP_VARIANT(st->app);
 }
 
 /*

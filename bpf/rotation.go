@@ -53,6 +53,11 @@ type RotationStats struct {
 	// SocketFailures counts, since load and by reason, established TCP
 	// sockets that could not get an entry: they count in the flows table.
 	SocketFailures [numFailures]uint64
+	// DNSExpiries counts expire_dns_queries runs, DNSExpiryErrors those
+	// that failed; DNSPending is the number of queries the last one found
+	// waiting.
+	DNSExpiries, DNSExpiryErrors uint64
+	DNSPending                   uint32
 }
 
 // retired returns table id's retired half, rotating first unless the
@@ -72,6 +77,17 @@ func (t *Tracer) retired(id Table) (*ebpf.Map, error) {
 // table and waits until no program writes to the retired ones.
 func (t *Tracer) rotate() error {
 	rs := &t.rotation
+	if t.expire != nil {
+		// Before the flip, as the fold: timeouts count in this drain.
+		pending, err := t.expire.Run(&ebpf.RunOptions{})
+		rs.stats.DNSExpiries++
+		if err != nil {
+			// The queries wait for the next drain.
+			rs.stats.DNSExpiryErrors++
+		} else {
+			rs.stats.DNSPending = pending
+		}
+	}
 	if t.fold != nil {
 		began := time.Now()
 		entries, err := t.foldSockets()

@@ -213,6 +213,22 @@ static __always_inline void count_in_socket(struct __sk_buff *skb, struct sock_c
 }
 
 /*
+ * The socket's first payload classified it (app.bpf.h): what it counted
+ * before goes to the flows table under the old protocol, the rest under
+ * the new one. (A fold between our taking and our changing the key may
+ * file the packets of that instant under the old one: totals stay exact.)
+ */
+static __always_inline void reclassify_entry(struct sock_counts *v, __u8 app)
+{
+	struct flow_counters c;
+	struct flow_key key = v->key;
+
+	if (take_counts(&v->counted, &c))
+		add_flow_counts(&key, &c);
+	WRITE_ONCE(v->key.variant, (key.variant & ~APP_MASK) | APP_VARIANT(app));
+}
+
+/*
  * One RTT sample of a socket with an entry (tcp_rtt, under the socket's
  * lock, so never concurrent with itself; only fold_sockets may take the
  * pending word meanwhile, leaving 0). Samples wait while they share a

@@ -95,6 +95,22 @@ volatile const __u8 translate_services = 0;
 volatile const __u8 count_in_sockets = 0;
 
 /*
+ * Ports whose UDP datagrams and TCP connections are parsed as DNS
+ * (--bpf.dns-ports; 0: unused slot), and how long a query waits for its
+ * response before it counts as a timeout (--bpf.dns-timeout).
+ */
+#define DNS_PORTS 4
+volatile const __u16 dns_ports[DNS_PORTS] = {53};
+volatile const __u64 dns_timeout_ns = 5000000000ULL;
+
+/*
+ * Set to 0 by the loader when the dns or http collector is disabled: their
+ * payload is then not read (application protocols still are classified).
+ */
+volatile const __u8 track_dns = 1;
+volatile const __u8 track_http = 1;
+
+/*
  * The inner tables are per-CPU hashes keyed by flow; the loader creates two of
  * each with max_entries from --bpf.* flags and puts them in slots 0 and 1.
  * The template must be written inline: a named struct would reach BTF only
@@ -131,6 +147,12 @@ const struct drop_counters *unused_drop_counters __attribute__((unused));
 const enum latency_histogram *unused_latency_histogram __attribute__((unused));
 const struct service_key *unused_service_key __attribute__((unused));
 const enum role_method *unused_role_method __attribute__((unused));
+const enum app_protocol *unused_app_protocol __attribute__((unused));
+const enum dns_qtype *unused_dns_qtype __attribute__((unused));
+const enum http_method *unused_http_method __attribute__((unused));
+const enum payload_event *unused_payload_event __attribute__((unused));
+const struct request_counters *unused_request_counters __attribute__((unused));
+const struct request_overflow *unused_request_overflow __attribute__((unused));
 
 /*
  * Which slot of every rotating table programs write to now: user space
@@ -148,6 +170,7 @@ ROTATING_TABLE(struct flow_counters) flows SEC(".maps");
 ROTATING_TABLE(struct tcp_counters) tcp_events SEC(".maps");
 ROTATING_TABLE(struct latency_bucket) latency SEC(".maps");
 ROTATING_TABLE(struct drop_counters) drops SEC(".maps");
+ROTATING_TABLE(struct request_counters) requests SEC(".maps");
 
 /*
  * What could not get a table entry is counted here instead, never dropped:
@@ -189,6 +212,13 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct request_overflow);
+} requests_overflow SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, TABLE_MAX * FAIL_MAX);
 	__type(key, __u32);
 	__type(value, __u64);
@@ -210,12 +240,22 @@ struct sock_state {
 	__u8 role;
 	__u8 translated; /* a client connected to a translated service frontend */
 	__u8 flags;      /* SOCK_STATE_* */
-	__u8 pad;
+	__u8 app;        /* enum app_protocol of a TCP socket (app.bpf.h) */
 	/*
 	 * With SOCK_STATE_COUNTS: the socket's cookie, its key in
 	 * counting_sockets (sockcount.bpf.h).
 	 */
 	__u64 cookie;
+	/* HTTP/1.x: when the request awaiting its response was seen; 0: none. */
+	__u64 request_ns;
+	/*
+	 * DNS over TCP: the sequence number where the next message starts,
+	 * from the client ([0]) and from the server ([1]); valid with
+	 * SOCK_STATE_DNS_SEQ << direction.
+	 */
+	__u32 next_message[2];
+	__u8 method; /* enum http_method of the request awaiting its response */
+	__u8 pad[7];
 };
 
 /* The socket received a RST: a connect refused by RST, not by ICMP. */
@@ -227,6 +267,8 @@ struct sock_state {
  * service): its packets count in its counting_sockets entry.
  */
 #define SOCK_STATE_COUNTS 4
+/* next_message[0] (and << 1: [1]) is known. */
+#define SOCK_STATE_DNS_SEQ 8
 
 struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);

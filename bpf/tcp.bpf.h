@@ -184,6 +184,8 @@ int BPF_PROG(tcp_state, struct sock *sk, int oldstate, int newstate)
 			st->cgroup_id = sock_cgroup_id(sk);
 			st->syn_sent_ns = bpf_ktime_get_ns();
 			st->translated = sock_to_service(sk);
+			st->app = APP_NONE;
+			st->request_ns = 0;
 			if (state_in_scope(st))
 				count_role(ROLE_BY_TCP_CONNECT);
 		}
@@ -222,6 +224,12 @@ int BPF_PROG(tcp_state, struct sock *sk, int oldstate, int newstate)
 		st = bpf_sk_storage_get(&sock_states, sk, 0, 0);
 		if (oldstate == TCP_SYN_SENT)
 			count_connect_outcome(sk, st, connect_failure(sk, sk->sk_err, st));
+		if (st && st->request_ns && state_in_scope(st)) {
+			struct flow_key key = {};
+
+			sock_key(sk, st, st->role, &key);
+			http_unanswered(st, &key);
+		}
 		if (st)
 			close_socket(st);
 		break;

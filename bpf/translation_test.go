@@ -34,25 +34,25 @@ func TestProgramRunTranslated(t *testing.T) {
 		key  FlowKey
 	}{
 		{"UDP to a frontend", ProgFlowsEgress, packet{v4a, v4b, ipProtoUDP, udp(40000, 53, 10), 0},
-			FlowKey{Local: v4a, Remote: v4b, ServerPort: 53, Protocol: ipProtoUDP, Role: RoleClient, ClientPort: 40000}},
+			FlowKey{Local: v4a, Remote: v4b, ServerPort: 53, Protocol: ipProtoUDP, Role: RoleClient, ClientPort: 40000, App: AppDNS}},
 		{"UDP reply from a frontend", ProgFlowsIngress, packet{v4b, v4a, ipProtoUDP, udp(53, 40001, 10), 0},
-			FlowKey{Local: v4a, Remote: v4b, ServerPort: 53, Protocol: ipProtoUDP, Role: RoleClient, ClientPort: 40001}},
+			FlowKey{Local: v4a, Remote: v4b, ServerPort: 53, Protocol: ipProtoUDP, Role: RoleClient, ClientPort: 40001, App: AppDNS}},
 		{"TCP to a frontend, socket without state", ProgFlowsEgress, packet{v4a, v4b, ipProtoTCP, tcp(45000, 443, 10), 0},
 			FlowKey{Local: v4a, Remote: v4b, ServerPort: 443, Protocol: ipProtoTCP, Role: RoleClient, ClientPort: 45000}},
 		{"TCP/IPv6 to a frontend", ProgFlowsEgress, packet{v6a, v6b, ipProtoTCP, tcp(45000, 443, 10), 0},
 			FlowKey{Local: v6a, Remote: v6b, ServerPort: 443, Protocol: ipProtoTCP, Role: RoleClient, ClientPort: 45000}},
 		{"UDP to the frontend's address on another port", ProgFlowsEgress, packet{v4a, v4b, ipProtoUDP, udp(40000, 54, 10), 0},
-			FlowKey{Local: v4a, Remote: v4b, ServerPort: 54, Protocol: ipProtoUDP, Role: RoleClient}},
+			FlowKey{Local: v4a, Remote: v4b, ServerPort: 54, Protocol: ipProtoUDP, Role: RoleClient, App: AppUnknown}},
 		{"TCP to a UDP frontend's port", ProgFlowsEgress, packet{v4a, v4b, ipProtoTCP, tcp(45000, 53, 10), 0},
 			FlowKey{Local: v4a, Remote: v4b, ServerPort: 53, Protocol: ipProtoTCP, Role: RoleClient}},
 		{"the server's side", ProgFlowsIngress, packet{v4a, v4b, ipProtoUDP, udp(40000, 53, 10), 0},
-			FlowKey{Local: v4b, Remote: v4a, ServerPort: 53, Protocol: ipProtoUDP, Role: RoleServer}},
+			FlowKey{Local: v4b, Remote: v4a, ServerPort: 53, Protocol: ipProtoUDP, Role: RoleServer, App: AppDNS}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := progs[tc.prog].Run(&ebpf.RunOptions{Data: tc.pkt.bytes()}); err != nil {
 				t.Fatal(err)
 			}
-			flows, _ := drainFlows(t, tr)
+			flows, _ := drainFlowsByApp(t, tr)
 			if len(flows) != 1 {
 				t.Fatalf("got %d flows, want 1: %+v", len(flows), flows)
 			}

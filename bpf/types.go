@@ -44,13 +44,17 @@ type FlowKey struct {
 	// apart, so that the backend the node's NAT chose for it can be found.
 	// Never set in drop tables.
 	ClientPort uint16
+	// App is the application protocol of the flow's packets, in the
+	// flows and TCP tables (AppNone elsewhere).
+	App AppProtocol
 }
 
 // flowKeyFromKernel converts a kernel key and returns the rest of its
 // variant: the latency table's histogram and bucket (latencyBucketOf), the
-// drop table's reason, zero in the others. In tables other than drops, the
-// upper half of the kernel's variant is the client's port
-// (CLIENT_PORT_VARIANT in podflow.h).
+// drop table's reason, the requests table's code, zero in the others. In
+// tables other than drops, the upper half of the kernel's variant is the
+// client's port (CLIENT_PORT_VARIANT in podflow.h) and bits 12-15 the
+// application protocol (APP_VARIANT).
 func flowKeyFromKernel(k *podflowFlowKey, clientPort bool) (FlowKey, uint32) {
 	fk := FlowKey{
 		CgroupID:   k.CgroupId,
@@ -63,7 +67,8 @@ func flowKeyFromKernel(k *podflowFlowKey, clientPort bool) (FlowKey, uint32) {
 	variant := k.Variant
 	if clientPort {
 		fk.ClientPort = uint16(variant >> clientPortShift)
-		variant &= 1<<clientPortShift - 1
+		fk.App = AppProtocol((variant & appMask) >> appShift)
+		variant &= 1<<clientPortShift - 1&^appMask
 	}
 	return fk, variant
 }
@@ -152,11 +157,12 @@ type Table int
 
 // Tables (enum flow_table_id).
 const (
-	TableFlows   = Table(podflowFlowTableIdTABLE_FLOWS)
-	TableTCP     = Table(podflowFlowTableIdTABLE_TCP)
-	TableLatency = Table(podflowFlowTableIdTABLE_LATENCY)
-	TableDrops   = Table(podflowFlowTableIdTABLE_DROPS)
-	NumTables    = int(podflowFlowTableIdTABLE_MAX) // how many tables there are
+	TableFlows    = Table(podflowFlowTableIdTABLE_FLOWS)
+	TableTCP      = Table(podflowFlowTableIdTABLE_TCP)
+	TableLatency  = Table(podflowFlowTableIdTABLE_LATENCY)
+	TableDrops    = Table(podflowFlowTableIdTABLE_DROPS)
+	TableRequests = Table(podflowFlowTableIdTABLE_REQUESTS)
+	NumTables     = int(podflowFlowTableIdTABLE_MAX) // how many tables there are
 )
 
 func (t Table) String() string {
@@ -169,6 +175,8 @@ func (t Table) String() string {
 		return "latency"
 	case TableDrops:
 		return "drops"
+	case TableRequests:
+		return "requests"
 	default:
 		return "unknown"
 	}
@@ -206,6 +214,8 @@ type Histogram int
 const (
 	HistRTT       = Histogram(podflowLatencyHistogramHIST_RTT)
 	HistConnect   = Histogram(podflowLatencyHistogramHIST_CONNECT)
+	HistDNS       = Histogram(podflowLatencyHistogramHIST_DNS)
+	HistHTTP      = Histogram(podflowLatencyHistogramHIST_HTTP)
 	NumHistograms = int(podflowLatencyHistogramHIST_MAX)
 )
 

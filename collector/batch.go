@@ -26,20 +26,24 @@ type Edge struct {
 	// Port is the server's port; for a connection to a service that was
 	// translated, the backend's.
 	Port uint16
+	// App is the application protocol of the flow's packets: set in the
+	// flows and TCP tables, whose families label it (app_protocol), and
+	// bpf.AppNone in the others.
+	App bpf.AppProtocol
 	// ids are Local.ID and Remote.ID, kept here so that keying a series
 	// does not visit both identities (a cache miss each on a busy node).
 	ids [2]uint64
 }
 
-// NewEdge returns the edge between two identities (for batches made
-// outside a drain, as tests do).
+// NewEdge returns the edge between two identities, of no application
+// protocol (for batches made outside a drain, as tests do).
 func NewEdge(local, remote *Identity, role bpf.Role, protocol uint8, port uint16) Edge {
-	return newEdge(local, remote, role, protocol, port)
+	return newEdge(local, remote, role, protocol, port, bpf.AppNone)
 }
 
 // newEdge returns the edge between two identities.
-func newEdge(local, remote *Identity, role bpf.Role, protocol uint8, port uint16) Edge {
-	return Edge{Local: local, Remote: remote, Role: role, Protocol: protocol, Port: port, ids: [2]uint64{local.ID, remote.ID}}
+func newEdge(local, remote *Identity, role bpf.Role, protocol uint8, port uint16, app bpf.AppProtocol) Edge {
+	return Edge{Local: local, Remote: remote, Role: role, Protocol: protocol, Port: port, App: app, ids: [2]uint64{local.ID, remote.ID}}
 }
 
 // FlowIncrement is what one edge sent and received in a batch.
@@ -68,13 +72,21 @@ type DropIncrement struct {
 	bpf.DropIncrement
 }
 
+// RequestIncrement is the DNS or HTTP requests of one edge of one kind
+// (response code and question type; method and status class) in a batch.
+type RequestIncrement struct {
+	Edge
+	bpf.RequestIncrement
+}
+
 // Overflow is what the kernel's tables could not hold in a batch, known by
 // no flow: it is counted in each family's __overflow__ series.
 type Overflow struct {
-	Flows   bpf.FlowCounters
-	TCP     bpf.TCPCounters
-	Latency bpf.LatencyOverflow
-	Drops   bpf.DropCounters
+	Flows    bpf.FlowCounters
+	TCP      bpf.TCPCounters
+	Latency  bpf.LatencyOverflow
+	Drops    bpf.DropCounters
+	Requests bpf.RequestOverflow
 }
 
 // Batch is what one drain of the kernel's tables found, every flow named
@@ -97,6 +109,7 @@ type Batch struct {
 	TCP      []TCPIncrement
 	Latency  []LatencyIncrement
 	Drops    []DropIncrement
+	Requests []RequestIncrement
 	Overflow Overflow
 	// Errs says which tables failed to drain (a partial batch).
 	Errs map[bpf.Table]error
@@ -124,16 +137,17 @@ func (d *Drainer) newBatch() *Batch {
 		b := d.free[n-1]
 		d.free = d.free[:n-1]
 		d.freeMu.Unlock()
-		*b = Batch{Flows: b.Flows[:0], TCP: b.TCP[:0], Latency: b.Latency[:0], Drops: b.Drops[:0], recycle: d.recycleBatch}
+		*b = Batch{Flows: b.Flows[:0], TCP: b.TCP[:0], Latency: b.Latency[:0], Drops: b.Drops[:0], Requests: b.Requests[:0], recycle: d.recycleBatch}
 		return b
 	}
 	d.freeMu.Unlock()
 	return &Batch{
-		Flows:   make([]FlowIncrement, 0, d.sizes[bpf.TableFlows]),
-		TCP:     make([]TCPIncrement, 0, d.sizes[bpf.TableTCP]),
-		Latency: make([]LatencyIncrement, 0, d.sizes[bpf.TableLatency]),
-		Drops:   make([]DropIncrement, 0, d.sizes[bpf.TableDrops]),
-		recycle: d.recycleBatch,
+		Flows:    make([]FlowIncrement, 0, d.sizes[bpf.TableFlows]),
+		TCP:      make([]TCPIncrement, 0, d.sizes[bpf.TableTCP]),
+		Latency:  make([]LatencyIncrement, 0, d.sizes[bpf.TableLatency]),
+		Drops:    make([]DropIncrement, 0, d.sizes[bpf.TableDrops]),
+		Requests: make([]RequestIncrement, 0, d.sizes[bpf.TableRequests]),
+		recycle:  d.recycleBatch,
 	}
 }
 
@@ -155,11 +169,12 @@ type edgeKey struct {
 	role          bpf.Role
 	protocol      uint8
 	port          uint16
+	app           bpf.AppProtocol
 	variant       uint32
 }
 
 func (e *Edge) key(variant uint32) edgeKey {
-	return edgeKey{local: e.ids[0], remote: e.ids[1], role: e.Role, protocol: e.Protocol, port: e.Port, variant: variant}
+	return edgeKey{local: e.ids[0], remote: e.ids[1], role: e.Role, protocol: e.Protocol, port: e.Port, app: e.App, variant: variant}
 }
 
 // mergeBatches returns one batch holding every increment of bs (in
@@ -172,6 +187,7 @@ func mergeBatches(bs []*Batch) *Batch {
 	tcp := merger[TCPIncrement]{}
 	latency := merger[LatencyIncrement]{}
 	drops := merger[DropIncrement]{}
+	requests := merger[RequestIncrement]{}
 	for _, b := range bs {
 		for i := range b.Flows {
 			f := &b.Flows[i]
@@ -190,10 +206,15 @@ func mergeBatches(bs []*Batch) *Batch {
 			f := &b.Drops[i]
 			drops.add(&out.Drops, f.key(f.Reason), f, func(a, b *DropIncrement) { a.DropCounters.Add(&b.DropCounters) })
 		}
+		for i := range b.Requests {
+			f := &b.Requests[i]
+			requests.add(&out.Requests, f.key(requestVariant(f.Request)), f, func(a, b *RequestIncrement) { a.Count += b.Count })
+		}
 		out.Overflow.Flows.Add(&b.Overflow.Flows)
 		out.Overflow.TCP.Add(&b.Overflow.TCP)
 		out.Overflow.Latency.Add(&b.Overflow.Latency)
 		out.Overflow.Drops.Add(&b.Overflow.Drops)
+		out.Overflow.Requests.Add(&b.Overflow.Requests)
 		for t, err := range b.Errs {
 			if out.Errs == nil {
 				out.Errs = map[bpf.Table]error{}

@@ -19,6 +19,9 @@ type TracerStatus interface {
 	// RotationStats reports the drains' table flips and the sockets that
 	// count in entries of their own.
 	RotationStats() (bpf.RotationStats, error)
+	// PayloadStats reports the payload the programs could not use and
+	// the DNS queries awaiting a response.
+	PayloadStats() (bpf.PayloadStats, error)
 }
 
 func init() {
@@ -59,6 +62,21 @@ var (
 	rotationWaitDesc = prometheus.NewDesc("podflow_bpf_table_rotation_wait_seconds_total",
 		"Time the drains waited after flipping the tables for the programs still writing to the retired ones (one RCU grace period per drain).",
 		nil, nil)
+	payloadEventsDesc = prometheus.NewDesc("podflow_bpf_payload_events_total",
+		"Payload the eBPF programs saw and could not use, never counted as requests, by protocol and event: dns malformed (to or from a DNS port, not a DNS message), unmatched_response (a response to no tracked query: its query sent before the exporter started, expired after --bpf.dns-timeout, or not tracked), table_full (a query not tracked: --bpf.dns-table-entries awaited responses), track_failed (a query not tracked for another insert error), duplicate_query (a query with the socket, peer, id and type of one awaiting its response), tcp_segment_skipped (a TCP segment to or from a DNS port that does not start a message); http malformed (a response without an HTTP/1.x status line), pipelined (a request sent before the previous one's response).",
+		[]string{"protocol", "event"}, nil)
+	dnsPendingDesc = prometheus.NewDesc("podflow_bpf_dns_pending_queries",
+		"DNS queries awaiting their response at the last drain.",
+		nil, nil)
+	dnsPendingMaxDesc = prometheus.NewDesc("podflow_bpf_dns_pending_queries_max",
+		"DNS queries that can await their response at once (--bpf.dns-table-entries).",
+		nil, nil)
+	dnsExpiriesDesc = prometheus.NewDesc("podflow_bpf_dns_expiries_total",
+		"Runs of expire_dns_queries, which counts the queries that waited past --bpf.dns-timeout as rcode=\"timeout\", once per drain.",
+		nil, nil)
+	dnsExpiryFailuresDesc = prometheus.NewDesc("podflow_bpf_dns_expiry_failures_total",
+		"Runs of expire_dns_queries that failed; the queries wait for the next one.",
+		nil, nil)
 	roleDecisionsDesc = prometheus.NewDesc("podflow_bpf_role_decisions_total",
 		"How the eBPF programs decided which side of a connection (the role label) a socket is: once per socket from the socket itself (tcp_connect, tcp_accept, tcp_listen, tcp_backlog, tcp_no_backlog, udp_connected, udp_kernel_port, udp_first_datagram), once per packet without a socket (tcp_syn; ports, the last resort: port numbers).",
 		[]string{"method"}, nil)
@@ -89,6 +107,11 @@ func (c *bpfCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- socketFoldFailuresDesc
 	ch <- tableRotationsDesc
 	ch <- rotationWaitDesc
+	ch <- payloadEventsDesc
+	ch <- dnsPendingDesc
+	ch <- dnsPendingMaxDesc
+	ch <- dnsExpiriesDesc
+	ch <- dnsExpiryFailuresDesc
 }
 
 func (c *bpfCollector) Update(ch chan<- prometheus.Metric) error {
@@ -134,5 +157,22 @@ func (c *bpfCollector) Update(ch chan<- prometheus.Metric) error {
 	ch <- prometheus.MustNewConstMetric(socketFoldFailuresDesc, prometheus.CounterValue, float64(rot.FoldErrors))
 	ch <- prometheus.MustNewConstMetric(tableRotationsDesc, prometheus.CounterValue, float64(rot.Rotations))
 	ch <- prometheus.MustNewConstMetric(rotationWaitDesc, prometheus.CounterValue, rot.WaitTime.Seconds())
+	return c.updatePayload(ch)
+}
+
+// updatePayload sends the payload events and the DNS queries' table.
+func (c *bpfCollector) updatePayload(ch chan<- prometheus.Metric) error {
+	st, err := c.tracer.PayloadStats()
+	if err != nil {
+		return err
+	}
+	for ev, n := range st.Events {
+		e := bpf.PayloadEvent(ev)
+		ch <- prometheus.MustNewConstMetric(payloadEventsDesc, prometheus.CounterValue, float64(n), e.Protocol(), e.Name())
+	}
+	ch <- prometheus.MustNewConstMetric(dnsPendingDesc, prometheus.GaugeValue, float64(st.DNSPending))
+	ch <- prometheus.MustNewConstMetric(dnsPendingMaxDesc, prometheus.GaugeValue, float64(st.DNSCapacity))
+	ch <- prometheus.MustNewConstMetric(dnsExpiriesDesc, prometheus.CounterValue, float64(st.DNSExpiries))
+	ch <- prometheus.MustNewConstMetric(dnsExpiryFailuresDesc, prometheus.CounterValue, float64(st.DNSExpiryErrors))
 	return nil
 }

@@ -17,7 +17,8 @@ import (
 )
 
 // Programs report attached or not; tables report size, capacity and
-// insert failures by reason.
+// insert failures by reason; payload events by protocol and event, every
+// one present.
 func TestBPFSelfMetrics(t *testing.T) {
 	src := &fakeSource{
 		status: []bpf.ProgramStatus{
@@ -32,13 +33,21 @@ func TestBPFSelfMetrics(t *testing.T) {
 			Rotations: 7, Folds: 7, FoldErrors: 1, WaitTime: 1500 * time.Millisecond,
 			SocketEntries: 3, SocketCapacity: 4, SocketFailures: [4]uint64{bpf.FailFull: 5},
 		},
+		payload: bpf.PayloadStats{
+			Events:      [bpf.NumPayloadEvents]uint64{bpf.EventDNSUnmatched: 2, bpf.EventDNSTableFull: 1, bpf.EventHTTPPipelined: 4},
+			DNSPending:  3,
+			DNSCapacity: 4096,
+			DNSExpiries: 7, DNSExpiryErrors: 1,
+		},
 	}
 	_, reg := newTestPodflow(t, testConfig(100, "bpf"), src, newResolver(), HostSchema, &clock{now: time.Unix(0, 0)})
 	assertGolden(t, reg, "bpf_self_metrics",
 		"podflow_bpf_program_attached", "podflow_bpf_map_entries", "podflow_bpf_map_max_entries", "podflow_bpf_map_update_failures_total",
 		"podflow_bpf_role_decisions_total", "podflow_bpf_socket_entries", "podflow_bpf_socket_max_entries",
 		"podflow_bpf_socket_entry_failures_total", "podflow_bpf_socket_folds_total", "podflow_bpf_socket_fold_failures_total",
-		"podflow_bpf_table_rotations_total", "podflow_bpf_table_rotation_wait_seconds_total")
+		"podflow_bpf_table_rotations_total", "podflow_bpf_table_rotation_wait_seconds_total",
+		"podflow_bpf_payload_events_total", "podflow_bpf_dns_pending_queries", "podflow_bpf_dns_pending_queries_max",
+		"podflow_bpf_dns_expiries_total", "podflow_bpf_dns_expiry_failures_total")
 }
 
 // slowDrain is a tracer whose drains take a while, as the kernel's do (each

@@ -45,6 +45,9 @@ type Sources struct {
 	TCP     TCPSource
 	Latency LatencySource
 	Drops   DropSource
+	// Requests is the DNS and HTTP requests table, which the dns and
+	// http collectors share.
+	Requests RequestSource
 	// DropReasons names the kernel's drop reasons (bpf.DropReasons); a
 	// reason it lacks is exported as UNKNOWN.
 	DropReasons map[uint32]string
@@ -63,10 +66,12 @@ type registration struct {
 	// programs are the eBPF programs the collector reads from.
 	programs []string
 	build    func(*Config, Sources) (Collector, error)
-	// drained says the collector reads a kernel table, drained by the
-	// Drainer: table, and how to build its family.
+	// drained says the collector reads kernel tables, drained by the
+	// Drainer: tables (the first its own, whose resolution stats it
+	// reports; e.g. the dns collector's histogram is in the latency
+	// table), and how to build its family.
 	drained bool
-	table   bpf.Table
+	tables  []bpf.Table
 	family  func(*Config, Sources) (drainedFamily, error)
 }
 
@@ -81,10 +86,11 @@ func register(name string, defaultEnabled bool, programs []string, build func(*C
 	registry[name] = registration{defaultEnabled: defaultEnabled, programs: programs, build: build}
 }
 
-// registerDrained registers the collector of a kernel table, enabled by
-// default.
-func registerDrained(name string, table bpf.Table, programs []string, family func(*Config, Sources) (drainedFamily, error)) {
-	registry[name] = registration{defaultEnabled: true, programs: programs, drained: true, table: table, family: family}
+// registerDrained registers the collector of kernel tables, enabled by
+// default. A table read by several collectors is drained once per drain,
+// each collector taking its part of it.
+func registerDrained(name string, tables []bpf.Table, programs []string, family func(*Config, Sources) (drainedFamily, error)) {
+	registry[name] = registration{defaultEnabled: true, programs: programs, drained: true, tables: tables, family: family}
 }
 
 // Config holds the --collector.* flags.
@@ -131,7 +137,7 @@ func AddFlags(app *kingpin.Application) *Config {
 			Default(strconv.FormatBool(r.defaultEnabled)).Bool()
 	}
 	app.Flag("collector.max-series-per-family",
-		"Series budget of each metric family of flows (bytes, packets, TCP events, drops); latency histogram families count label sets, each "+strconv.Itoa(histSeries)+" series. Label sets beyond it are counted in one series whose labels are all __overflow__.").
+		"Series budget of each metric family of flows (bytes, packets, TCP events, drops, DNS and HTTP requests); histogram families count label sets, each "+strconv.Itoa(histSeries)+" series. Label sets beyond it are counted in one series whose labels are all __overflow__.").
 		Default("5000").IsSetByUser(&c.maxSeriesSet).IntVar(&c.MaxSeries)
 	app.Flag("collector.flows.max-series", "Deprecated: use --collector.max-series-per-family.").
 		Hidden().IsSetByUser(&c.deprecatedMaxSeriesSet).IntVar(&c.deprecatedMaxSeries)
@@ -267,10 +273,12 @@ func New(cfg *Config, src Sources, logger log.Logger) (*Podflow, error) {
 		if r.drained {
 			var f drainedFamily
 			if f, err = r.family(cfg, src); err == nil {
-				dc := newDrained(name, r.table, f, cfg)
+				dc := newDrained(name, r.tables, f, cfg)
 				p.drained = append(p.drained, dc)
 				c = dc
-				drained.setSource(r.table, src)
+				for _, t := range r.tables {
+					drained.setSource(t, src)
+				}
 			}
 		} else {
 			c, err = r.build(cfg, src)
@@ -303,6 +311,8 @@ func (s *Sources) setSource(t bpf.Table, src Sources) {
 		s.Latency = src.Latency
 	case bpf.TableDrops:
 		s.Drops = src.Drops
+	case bpf.TableRequests:
+		s.Requests = src.Requests
 	}
 }
 

@@ -72,22 +72,24 @@ func TestFlags(t *testing.T) {
 	}{
 		{
 			args:    nil,
-			enabled: []string{"bpf", "drops", "flows", "kube", "latency", "tcp", "translation"},
-			programs: []string{bpf.ProgDrops, bpf.ProgFlowsIngress, bpf.ProgFlowsEgress, bpf.ProgTCPState, bpf.ProgTCPRTT,
+			enabled: []string{"bpf", "dns", "drops", "flows", "http", "kube", "latency", "tcp", "translation"},
+			programs: []string{bpf.ProgFlowsIngress, bpf.ProgFlowsEgress, bpf.ProgTCPState, bpf.ProgDrops, bpf.ProgTCPRTT,
 				bpf.ProgRetransmit, bpf.ProgResetSent, bpf.ProgResetRecv, bpf.ProgICMPSent},
 		},
 		{
-			args:     []string{"--no-collector.flows", "--no-collector.drops"},
+			args:     []string{"--no-collector.flows", "--no-collector.drops", "--no-collector.dns", "--no-collector.http"},
 			enabled:  []string{"bpf", "kube", "latency", "tcp", "translation"},
 			programs: []string{bpf.ProgTCPRTT, bpf.ProgTCPState, bpf.ProgRetransmit, bpf.ProgResetSent, bpf.ProgResetRecv, bpf.ProgICMPSent},
 		},
 		{
-			args:     []string{"--no-collector.flows", "--no-collector.tcp", "--no-collector.latency"},
-			enabled:  []string{"bpf", "drops", "kube", "translation"},
-			programs: []string{bpf.ProgDrops},
+			// DNS alone needs the packet programs and tcp_state.
+			args:     []string{"--no-collector.flows", "--no-collector.tcp", "--no-collector.latency", "--no-collector.http"},
+			enabled:  []string{"bpf", "dns", "drops", "kube", "translation"},
+			programs: []string{bpf.ProgFlowsIngress, bpf.ProgFlowsEgress, bpf.ProgTCPState, bpf.ProgDrops},
 		},
 		{
-			args:     []string{"--no-collector.flows", "--no-collector.tcp", "--no-collector.latency", "--no-collector.drops", "--no-collector.translation"},
+			args: []string{"--no-collector.flows", "--no-collector.tcp", "--no-collector.latency", "--no-collector.drops", "--no-collector.translation",
+				"--no-collector.dns", "--no-collector.http"},
 			enabled:  []string{"bpf", "kube"},
 			programs: nil,
 		},

@@ -39,6 +39,12 @@ type DropSource interface {
 	DrainDrops(fn func(bpf.FlowKey, bpf.DropIncrement)) (overflow bpf.DropCounters, err error)
 }
 
+// RequestSource yields the DNS and HTTP requests counted since its
+// previous drain (bpf.Tracer), both kinds in one table.
+type RequestSource interface {
+	DrainRequests(fn func(bpf.FlowKey, bpf.RequestIncrement)) (overflow bpf.RequestOverflow, err error)
+}
+
 // Drainer owns the kernel's tables: it drains them every interval and
 // whenever a scrape asks (Sync), names each drain's flows once, and hands
 // the named increments to every subscriber.
@@ -47,9 +53,12 @@ type Drainer struct {
 	tcp     TCPSource
 	latency LatencySource
 	drops   DropSource
-	ttl     time.Duration
-	now     func() time.Time
-	logger  log.Logger
+	// requests is drained once per drain, whether the dns collector, the
+	// http one or both read it.
+	requests RequestSource
+	ttl      time.Duration
+	now      func() time.Time
+	logger   log.Logger
 
 	// mu guards inflight: a drain running now, which a Sync joins.
 	mu       sync.Mutex
@@ -102,7 +111,7 @@ type drainStats struct {
 // newDrainer drains the sources that are not nil, naming flows with r.
 func newDrainer(src Sources, cfg *Config, logger log.Logger) *Drainer {
 	return &Drainer{
-		flows: src.Flows, tcp: src.TCP, latency: src.Latency, drops: src.Drops,
+		flows: src.Flows, tcp: src.TCP, latency: src.Latency, drops: src.Drops, requests: src.Requests,
 		ttl: cfg.IdleTTL, now: time.Now, logger: logger,
 		// The first batch counts from here: the tables were loaded
 		// just before.
@@ -210,6 +219,16 @@ func (d *Drainer) drain(trigger string) uint64 {
 		})
 		fail(bpf.TableDrops, err)
 	}
+	if d.requests != nil {
+		b.Overflow.Requests, err = d.requests.DrainRequests(func(k bpf.FlowKey, v bpf.RequestIncrement) {
+			if e, h := rs.edge(k, bpf.TableRequests, now); h != nil {
+				h.addRequest(v)
+			} else {
+				b.Requests = append(b.Requests, RequestIncrement{e, v})
+			}
+		})
+		fail(bpf.TableRequests, err)
+	}
 	rs.finish(now, b)
 	// A sixteenth of the TTL: the keys and identities of flows idle for
 	// the TTL stay at most 6% longer, and a node with many flows does not
@@ -217,6 +236,7 @@ func (d *Drainer) drain(trigger string) uint64 {
 	rs.expire(now, now-int64(d.ttl), d.ttl/16)
 	d.sizes[bpf.TableFlows], d.sizes[bpf.TableTCP] = len(b.Flows), len(b.TCP)
 	d.sizes[bpf.TableLatency], d.sizes[bpf.TableDrops] = len(b.Latency), len(b.Drops)
+	d.sizes[bpf.TableRequests] = len(b.Requests)
 	d.lastEnd = now
 	d.publish(b)
 	d.stats.drains[trigger]++

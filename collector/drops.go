@@ -8,7 +8,7 @@ import (
 )
 
 func init() {
-	registerDrained("drops", bpf.TableDrops, []string{bpf.ProgDrops}, newDrops)
+	registerDrained("drops", []bpf.Table{bpf.TableDrops}, []string{bpf.ProgDrops}, newDrops)
 }
 
 // unknownReason is the reason label of a drop reason the kernel's names
@@ -38,7 +38,7 @@ func newDrops(cfg *Config, src Sources) (drainedFamily, error) {
 		return nil, errNoSource
 	}
 	names := src.DropReasons
-	reason := label{"reason", func(_ *Edge, variant uint32) string {
+	reason := label{name: "reason", value: func(_ *Edge, variant uint32) string {
 		if name, ok := names[variant]; ok {
 			return name
 		}
@@ -76,6 +76,6 @@ func (d *drops) consume(b *Batch) {
 		}
 		s.add(&inc.Edge, inc.Reason, v[:], b.Time)
 	}
-	d.drops.addOverflow(0, &b.Overflow.Drops.Packets, b.Time)
-	d.drops.addOverflow(1, &b.Overflow.Drops.Bytes, b.Time)
+	d.drops.addOverflow(0, 0, &b.Overflow.Drops.Packets, b.Time)
+	d.drops.addOverflow(1, 0, &b.Overflow.Drops.Bytes, b.Time)
 }

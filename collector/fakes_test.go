@@ -35,14 +35,19 @@ type fakeSource struct {
 	latencyOver bpf.LatencyOverflow
 	drops       []fakeDrop
 	dropOver    bpf.DropCounters
-	err         error
-	drains      int
-	status      []bpf.ProgramStatus
-	tables      []bpf.TableStats
-	roles       [bpf.NumRoleMethods]uint64
-	rotation    bpf.RotationStats
-	statsErr    error
-	flowDrained int
+	requests    []fakeRequest
+	requestOver bpf.RequestOverflow
+	// requestDrains counts the drains of the requests table.
+	requestDrains int
+	err           error
+	drains        int
+	status        []bpf.ProgramStatus
+	tables        []bpf.TableStats
+	roles         [bpf.NumRoleMethods]uint64
+	rotation      bpf.RotationStats
+	payload       bpf.PayloadStats
+	statsErr      error
+	flowDrained   int
 }
 
 type fakeFlow struct {
@@ -63,6 +68,18 @@ type fakeLatency struct {
 type fakeDrop struct {
 	key bpf.FlowKey
 	inc bpf.DropIncrement
+}
+
+type fakeRequest struct {
+	key bpf.FlowKey
+	inc bpf.RequestIncrement
+}
+
+// addRequest queues n requests r for flow k.
+func (f *fakeSource) addRequest(k bpf.FlowKey, r bpf.Request, n uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.requests = append(f.requests, fakeRequest{k, bpf.RequestIncrement{Request: r, Count: n}})
 }
 
 // addLatency queues samples of bucket b of histogram h for flow k.
@@ -153,6 +170,19 @@ func (f *fakeSource) DrainDrops(fn func(bpf.FlowKey, bpf.DropIncrement)) (bpf.Dr
 	return over, f.err
 }
 
+func (f *fakeSource) DrainRequests(fn func(bpf.FlowKey, bpf.RequestIncrement)) (bpf.RequestOverflow, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.requestDrains++
+	for _, r := range f.requests {
+		fn(r.key, r.inc)
+	}
+	f.requests = nil
+	over := f.requestOver
+	f.requestOver = bpf.RequestOverflow{}
+	return over, f.err
+}
+
 func (f *fakeSource) Status() []bpf.ProgramStatus { return f.status }
 
 func (f *fakeSource) Stats() ([]bpf.TableStats, error) { return f.tables, f.statsErr }
@@ -160,6 +190,8 @@ func (f *fakeSource) Stats() ([]bpf.TableStats, error) { return f.tables, f.stat
 func (f *fakeSource) RoleDecisions() ([bpf.NumRoleMethods]uint64, error) { return f.roles, f.statsErr }
 
 func (f *fakeSource) RotationStats() (bpf.RotationStats, error) { return f.rotation, f.statsErr }
+
+func (f *fakeSource) PayloadStats() (bpf.PayloadStats, error) { return f.payload, f.statsErr }
 
 // fakeResolver names local sides by cgroup id and remote ones by address;
 // tests change the maps between scrapes to model identity changes. A cgroup
@@ -247,7 +279,7 @@ var testDropReasons = map[uint32]string{2: "NO_SOCKET", 12: "NETFILTER_DROP", 10
 func newTestPodflow(t *testing.T, cfg *Config, src *fakeSource, res Resolver, schema Schema, clk *clock) (*Podflow, *prometheus.Registry) {
 	t.Helper()
 	p, err := New(cfg, Sources{
-		Flows: src, TCP: src, Latency: src, Drops: src, DropReasons: testDropReasons, Tracer: src,
+		Flows: src, TCP: src, Latency: src, Drops: src, Requests: src, DropReasons: testDropReasons, Tracer: src,
 		Resolver: res, Schema: schema,
 	}, log.NewNopLogger())
 	if err != nil {

@@ -29,24 +29,25 @@ type familyStore interface {
 	collectStats(ch chan<- prometheus.Metric)
 }
 
-// drainedCollector is the Collector of one kernel table: it consumes every
+// drainedCollector is the Collector of kernel tables: it consumes every
 // drain's batch into the family's stores, and sends them at each scrape
 // with their self-metrics.
 type drainedCollector struct {
-	name   string
-	table  bpf.Table
+	name string
+	// tables are the tables it reads, its own first.
+	tables []bpf.Table
 	family drainedFamily
 	drain  *Drainer
 	ttl    time.Duration
 
 	mu sync.Mutex
-	// err is the last drain error of the table since the previous scrape.
+	// err is the last drain error of its tables since the previous scrape.
 	err error
 }
 
-// newDrained returns the collector of table, named name, over family.
-func newDrained(name string, table bpf.Table, family drainedFamily, cfg *Config) *drainedCollector {
-	return &drainedCollector{name: name, table: table, family: family, ttl: cfg.IdleTTL}
+// newDrained returns the collector of tables, named name, over family.
+func newDrained(name string, tables []bpf.Table, family drainedFamily, cfg *Config) *drainedCollector {
+	return &drainedCollector{name: name, tables: tables, family: family, ttl: cfg.IdleTTL}
 }
 
 // consume adds b to the stores. Series idle since before b's TTL cutoff
@@ -59,8 +60,10 @@ func (c *drainedCollector) consume(b *Batch) {
 		s.expire(b.Time - int64(c.ttl))
 	}
 	c.family.consume(b)
-	if err := b.Errs[c.table]; err != nil {
-		c.err = err
+	for _, t := range c.tables {
+		if err := b.Errs[t]; err != nil {
+			c.err = err
+		}
 	}
 }
 
@@ -73,8 +76,8 @@ func (c *drainedCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 // Update sends the series as of the last batch consumed, and fails when
-// draining the table failed since the previous scrape (the series keep
-// what was counted).
+// draining a table failed since the previous scrape (the series keep
+// what was counted). The resolution stats are those of its own table.
 func (c *drainedCollector) Update(ch chan<- prometheus.Metric) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -82,7 +85,7 @@ func (c *drainedCollector) Update(ch chan<- prometheus.Metric) error {
 		s.collect(ch)
 		s.collectStats(ch)
 	}
-	collectResolutionStats(ch, c.name, c.drain.resolutionStats(c.table))
+	collectResolutionStats(ch, c.name, c.drain.resolutionStats(c.tables[0]))
 	err := c.err
 	c.err = nil
 	return err

@@ -9,10 +9,11 @@ import (
 
 func init() {
 	// tcp_state tells the packet path which side of a TCP connection a socket is.
-	registerDrained("flows", bpf.TableFlows, []string{bpf.ProgFlowsIngress, bpf.ProgFlowsEgress, bpf.ProgTCPState}, newFlows)
+	registerDrained("flows", []bpf.Table{bpf.TableFlows}, []string{bpf.ProgFlowsIngress, bpf.ProgFlowsEgress, bpf.ProgTCPState}, newFlows)
 }
 
-// flows exports bytes and packets per flow and direction.
+// flows exports bytes and packets per flow, direction and application
+// protocol (app_protocol).
 type flows struct {
 	s *store[uint64, counters] // transmit bytes, transmit packets, receive bytes, receive packets
 }
@@ -21,7 +22,7 @@ func newFlows(cfg *Config, src Sources) (drainedFamily, error) {
 	if src.Flows == nil || src.Resolver == nil {
 		return nil, errNoSource
 	}
-	return &flows{s: newStore[uint64, counters](src.Schema.identityLabels(), cfg.MaxSeries,
+	return &flows{s: newStore[uint64, counters](append(src.Schema.identityLabels(), appLabel), cfg.MaxSeries,
 		familySpec{"podflow_flow_transmit_bytes_total", "Bytes local sockets sent, IP header included (one per datagram: an IP-fragmented datagram counts one header), per flow."},
 		familySpec{"podflow_flow_transmit_packets_total", "Packets local sockets sent, per flow: wire segments (a GSO packet counts as its segments); a datagram sent as IP fragments counts once."},
 		familySpec{"podflow_flow_receive_bytes_total", "Bytes local sockets received, IP header included (one per datagram: a reassembled datagram counts one header), per flow."},
@@ -40,6 +41,6 @@ func (f *flows) consume(b *Batch) {
 	}
 	o := &b.Overflow.Flows
 	for c, n := range [4]uint64{o.TxBytes, o.TxPackets, o.RxBytes, o.RxPackets} {
-		f.s.addOverflow(c, &n, b.Time)
+		f.s.addOverflow(c, 0, &n, b.Time)
 	}
 }

@@ -119,7 +119,7 @@ func TestFlowsDrainErrorKeepsSeries(t *testing.T) {
 	want := `
 # HELP podflow_flow_transmit_bytes_total Bytes local sockets sent, IP header included (one per datagram: an IP-fragmented datagram counts one header), per flow.
 # TYPE podflow_flow_transmit_bytes_total counter
-podflow_flow_transmit_bytes_total{local_kind="systemd",local_workload="web.service",port="5432",protocol="tcp",remote_kind="private",remote_workload="db",role="client"} 100
+podflow_flow_transmit_bytes_total{app_protocol="none",local_kind="systemd",local_workload="web.service",port="5432",protocol="tcp",remote_kind="private",remote_workload="db",role="client"} 100
 # HELP podflow_scrape_collector_success podflow_exporter: Whether a collector succeeded.
 # TYPE podflow_scrape_collector_success gauge
 podflow_scrape_collector_success{collector="flows"} 0
@@ -168,7 +168,7 @@ func TestFlowsAggregateIdenticalLabelSets(t *testing.T) {
 	want := `
 # HELP podflow_flow_transmit_bytes_total Bytes local sockets sent, IP header included (one per datagram: an IP-fragmented datagram counts one header), per flow.
 # TYPE podflow_flow_transmit_bytes_total counter
-podflow_flow_transmit_bytes_total{local_kind="systemd",local_workload="web.service",port="5432",protocol="tcp",remote_kind="public",remote_workload="public",role="client"} 120
+podflow_flow_transmit_bytes_total{app_protocol="none",local_kind="systemd",local_workload="web.service",port="5432",protocol="tcp",remote_kind="public",remote_workload="public",role="client"} 120
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "podflow_flow_transmit_bytes_total"); err != nil {
 		t.Error(err)

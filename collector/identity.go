@@ -80,6 +80,10 @@ type Schema struct {
 type label struct {
 	name  string
 	value func(e *Edge, variant uint32) string
+	// ofVariant says value reads the variant only (e is nil then): the
+	// __overflow__ series keep such labels, one series per variant, since
+	// the kernel's overflow knows them (e.g. a DNS response code).
+	ofVariant bool
 }
 
 // identityLabels lists the labels every flow family carries, in schema order.
@@ -102,28 +106,33 @@ func (s Schema) identityLabels() []label {
 		get    func(func(*Peer) string) func(*Edge, uint32) string
 	}{{"local_", local}, {"remote_", remote}} {
 		if s.Namespace {
-			ls = append(ls, label{side.prefix + "namespace", side.get(namespace)})
+			ls = append(ls, label{name: side.prefix + "namespace", value: side.get(namespace)})
 		}
 		if s.Workload {
-			ls = append(ls, label{side.prefix + "workload", side.get(workload)})
+			ls = append(ls, label{name: side.prefix + "workload", value: side.get(workload)})
 		}
-		ls = append(ls, label{side.prefix + "kind", side.get(kind)})
+		ls = append(ls, label{name: side.prefix + "kind", value: side.get(kind)})
 		if s.Pod {
-			ls = append(ls, label{side.prefix + "pod", side.get(pod)})
+			ls = append(ls, label{name: side.prefix + "pod", value: side.get(pod)})
 		}
 		if s.Service && side.prefix == "remote_" {
-			ls = append(ls, label{"remote_service", side.get(service)})
+			ls = append(ls, label{name: "remote_service", value: side.get(service)})
 		}
 		for i, name := range s.Labels {
-			ls = append(ls, label{side.prefix + "label_" + name, side.get(func(p *Peer) string { return p.label(i) })})
+			ls = append(ls, label{name: side.prefix + "label_" + name, value: side.get(func(p *Peer) string { return p.label(i) })})
 		}
 	}
 	return append(ls,
-		label{"role", func(e *Edge, _ uint32) string { return e.Role.String() }},
-		label{"protocol", func(e *Edge, _ uint32) string { return protocolName(e.Protocol) }},
-		label{"port", func(e *Edge, _ uint32) string { return portLabel(e.Protocol, e.Port) }},
+		label{name: "role", value: func(e *Edge, _ uint32) string { return e.Role.String() }},
+		label{name: "protocol", value: func(e *Edge, _ uint32) string { return protocolName(e.Protocol) }},
+		label{name: "port", value: func(e *Edge, _ uint32) string { return portLabel(e.Protocol, e.Port) }},
 	)
 }
+
+// appLabel is the application protocol of the flows and TCP families'
+// series (bpf.AppProtocol: none, http1, http2, tls, postgres, redis, mysql,
+// dns, unknown).
+var appLabel = label{name: "app_protocol", value: func(e *Edge, _ uint32) string { return e.App.String() }}
 
 // protocolName names the IANA protocol numbers that matter; the rest are "other"
 // so the label stays bounded.

@@ -9,46 +9,78 @@ import (
 
 func init() {
 	// tcp_state records the connect latency, tcp_rtt the smoothed RTT.
-	registerDrained("latency", bpf.TableLatency, []string{bpf.ProgTCPRTT, bpf.ProgTCPState}, newLatency)
+	registerDrained("latency", []bpf.Table{bpf.TableLatency}, []string{bpf.ProgTCPRTT, bpf.ProgTCPState}, newLatency)
 }
 
 // latency exports TCP round-trip and connect times per flow as
-// histograms: family h holds the samples of bpf.Histogram h. Each family's
-// budget (--collector.max-series-per-family) counts label sets; one label
-// set is histSeries (24) series.
+// histograms. The latency table's DNS and HTTP histograms are the dns and
+// http collectors'. Each family's budget (--collector.max-series-per-family)
+// counts label sets; one label set is histSeries (24) series.
 type latency struct {
-	s *store[hist, histograms]
+	h *histFamilies
 }
 
 func newLatency(cfg *Config, src Sources) (drainedFamily, error) {
 	if src.Latency == nil || src.Resolver == nil {
 		return nil, errNoSource
 	}
-	families := make([]familySpec, bpf.NumHistograms)
-	families[bpf.HistRTT] = familySpec{"podflow_tcp_rtt_seconds",
-		"Smoothed round-trip time of TCP sockets, one sample each time the kernel updates it, per flow."}
-	families[bpf.HistConnect] = familySpec{"podflow_tcp_connect_duration_seconds",
-		"Time TCP connects of local sockets took from SYN sent to established, per (client) flow."}
-	return &latency{s: newStore[hist, histograms](src.Schema.identityLabels(), cfg.MaxSeries, families...)}, nil
+	return &latency{h: newHistFamilies(src.Schema.identityLabels(), cfg.MaxSeries, map[bpf.Histogram]familySpec{
+		bpf.HistRTT: {"podflow_tcp_rtt_seconds",
+			"Smoothed round-trip time of TCP sockets, one sample each time the kernel updates it, per flow."},
+		bpf.HistConnect: {"podflow_tcp_connect_duration_seconds",
+			"Time TCP connects of local sockets took from SYN sent to established, per (client) flow."},
+	})}, nil
 }
 
-func (l *latency) stores() []familyStore { return []familyStore{l.s} }
+func (l *latency) stores() []familyStore { return []familyStore{l.h.s} }
 
-func (l *latency) consume(b *Batch) {
-	var incs [bpf.NumHistograms]hist
+func (l *latency) consume(b *Batch) { l.h.consume(b) }
+
+// histFamilies are histogram families of some of the latency table's
+// histograms, in one store: family c holds the samples of hists[c].
+type histFamilies struct {
+	hists  []bpf.Histogram
+	column [bpf.NumHistograms]int // -1: not of this store
+	s      *store[hist, histograms]
+}
+
+// newHistFamilies returns the families of the histograms specs names.
+func newHistFamilies(labels []label, maxSeries int, specs map[bpf.Histogram]familySpec) *histFamilies {
+	h := &histFamilies{}
+	var families []familySpec
+	for i := range h.column {
+		h.column[i] = -1
+		if spec, ok := specs[bpf.Histogram(i)]; ok {
+			h.column[i] = len(h.hists)
+			h.hists = append(h.hists, bpf.Histogram(i))
+			families = append(families, spec)
+		}
+	}
+	h.s = newStore[hist, histograms](labels, maxSeries, families...)
+	return h
+}
+
+// consume adds the samples of b's latency increments and overflow of
+// h's histograms.
+func (h *histFamilies) consume(b *Batch) {
+	incs := make([]hist, len(h.hists))
 	for i := range b.Latency {
 		inc := &b.Latency[i]
-		incs[inc.Histogram] = hist{}
-		incs[inc.Histogram].addBucket(inc.Bucket, &inc.LatencyBucket)
+		c := h.column[inc.Histogram]
+		if c < 0 {
+			continue
+		}
+		incs[c] = hist{}
+		incs[c].addBucket(inc.Bucket, &inc.LatencyBucket)
 		// Every bucket of a flow is one label set.
-		l.s.add(&inc.Edge, 0, incs[:], b.Time)
-		incs[inc.Histogram] = hist{}
+		h.s.add(&inc.Edge, 0, incs, b.Time)
+		incs[c] = hist{}
 	}
-	for h := range bpf.NumHistograms {
+	for c, hg := range h.hists {
 		var o hist
 		for bucket := range bpf.LatencyBuckets {
-			o.addBucket(bucket, b.Overflow.Latency.Bucket(bpf.Histogram(h), bucket))
+			o.addBucket(bucket, b.Overflow.Latency.Bucket(hg, bucket))
 		}
-		l.s.addOverflow(h, &o, b.Time)
+		h.s.addOverflow(c, 0, &o, b.Time)
 	}
 }

@@ -32,7 +32,7 @@ func TestEveryMetricDocumented(t *testing.T) {
 	src := &fakeSource{}
 	res := NewKubeResolver(newFakeKube(), cgroups, kube.AggregatePod, nil)
 	p, err := New(testConfig(100, sortedNames()...), Sources{
-		Flows: src, TCP: src, Latency: src, Drops: src, DropReasons: testDropReasons, Tracer: src,
+		Flows: src, TCP: src, Latency: src, Drops: src, Requests: src, DropReasons: testDropReasons, Tracer: src,
 		Kube: res, Translation: fakeTranslation{}, Resolver: res, Schema: KubeSchema(kube.AggregatePod, nil),
 	}, nopLogger())
 	if err != nil {

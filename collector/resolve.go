@@ -69,9 +69,11 @@ type heldFlow struct {
 	tables uint8  // bit t: it holds increments of table t
 	flows  bpf.FlowCounters
 	tcp    bpf.TCPCounters
-	// latency and drops keep one increment per bucket or reason.
-	latency []bpf.LatencyIncrement
-	drops   []bpf.DropIncrement
+	// latency, drops and requests keep one increment per bucket, reason
+	// or request kind.
+	latency  []bpf.LatencyIncrement
+	drops    []bpf.DropIncrement
+	requests []bpf.RequestIncrement
 }
 
 // resolutionStats count flows through the hold: held = released +
@@ -168,7 +170,7 @@ func (rs *resolutions) resolve(k bpf.FlowKey, now int64) drainAnswer {
 	local, remote, port, named := rs.resolver.Resolve(k, rs.counted)
 	l, r := rs.ids.get(local, now), rs.ids.get(remote, now)
 	a := drainAnswer{
-		edge:    newEdge(&l.Identity, &r.Identity, k.Role, k.Protocol, port),
+		edge:    newEdge(&l.Identity, &r.Identity, k.Role, k.Protocol, port, k.App),
 		named:   named,
 		unknown: local == unknownPeer || remote == unknownPeer,
 	}
@@ -229,6 +231,9 @@ func (h *heldFlow) release(e Edge, b *Batch) {
 	for _, d := range h.drops {
 		b.Drops = append(b.Drops, DropIncrement{e, d})
 	}
+	for _, r := range h.requests {
+		b.Requests = append(b.Requests, RequestIncrement{e, r})
+	}
 }
 
 // addLatency merges inc into the held increments of its bucket.
@@ -251,6 +256,17 @@ func (h *heldFlow) addDrop(inc bpf.DropIncrement) {
 		}
 	}
 	h.drops = append(h.drops, inc)
+}
+
+// addRequest merges inc into the held requests of its kind.
+func (h *heldFlow) addRequest(inc bpf.RequestIncrement) {
+	for i := range h.requests {
+		if h.requests[i].Request == inc.Request {
+			h.requests[i].Count += inc.Count
+			return
+		}
+	}
+	h.requests = append(h.requests, inc)
 }
 
 // expire forgets flows and identities not seen since cutoff, sweeping at

@@ -45,9 +45,12 @@ type cells[V any] interface {
 type store[V any, C cells[V]] struct {
 	labelSet
 	families []*family
-	// overflow is each family's __overflow__ series.
-	overflow       []V
-	overflowLabels []*dto.LabelPair
+	// overflow holds the __overflow__ series: one, or, when some labels
+	// are of the variant (label.ofVariant), one per variant, which keeps
+	// them; overflowIndex finds them by variant.
+	overflow      []overflowSeries[V]
+	overflowIndex map[uint32]int
+	byVariant     bool
 
 	index map[seriesKey]int32
 	rows  []storeRow
@@ -70,9 +73,8 @@ type family struct {
 	max  int
 
 	admitted int // label sets of this family now
-	// overflowLast is when the __overflow__ series last grew (zero: no
-	// overflow series).
-	overflowLast int64
+	// overflows is how many __overflow__ series it has now.
+	overflows int
 	// dropped counts increments folded into overflow for lack of budget,
 	// expired the series removed after the idle TTL.
 	dropped, expired uint64
@@ -88,11 +90,13 @@ func newStore[V any, C cells[V]](labels []label, max int, specs ...familySpec) *
 	if len(specs) > maxFamilies {
 		panic("store: too many families")
 	}
-	s := &store[V, C]{labelSet: newLabelSet(labels), index: map[seriesKey]int32{}, overflow: make([]V, len(specs))}
+	s := &store[V, C]{labelSet: newLabelSet(labels), index: map[seriesKey]int32{}, overflowIndex: map[uint32]int{}}
 	for _, f := range specs {
 		s.families = append(s.families, &family{name: f.name, desc: prometheus.NewDesc(f.name, f.help, s.names(), nil), max: max})
 	}
-	s.overflowLabels = s.pairs(func(*label) string { return OverflowValue })
+	for _, l := range labels {
+		s.byVariant = s.byVariant || l.ofVariant
+	}
 	return s
 }
 
@@ -117,7 +121,7 @@ func (s *store[V, C]) add(e *Edge, variant uint32, incs []V, now int64) {
 				cs.add(&vals[c], inc)
 				r.last = now
 			default:
-				s.drop(c, inc, now)
+				s.drop(c, variant, inc, now)
 			}
 		}
 		return
@@ -128,7 +132,7 @@ func (s *store[V, C]) add(e *Edge, variant uint32, incs []V, now int64) {
 			if fam.admitted < fam.max {
 				admitted |= 1 << c
 			} else {
-				s.drop(c, inc, now)
+				s.drop(c, variant, inc, now)
 			}
 		}
 	}
@@ -152,19 +156,9 @@ func (s *store[V, C]) add(e *Edge, variant uint32, incs []V, now int64) {
 
 // drop folds an increment of family c into its __overflow__ series for
 // lack of budget.
-func (s *store[V, C]) drop(c int, inc *V, now int64) {
+func (s *store[V, C]) drop(c int, variant uint32, inc *V, now int64) {
 	s.families[c].dropped++
-	s.addOverflow(c, inc, now)
-}
-
-// addOverflow counts inc in family c's __overflow__ series.
-func (s *store[V, C]) addOverflow(c int, inc *V, now int64) {
-	var cs C
-	if cs.empty(inc) {
-		return
-	}
-	cs.add(&s.overflow[c], inc)
-	s.families[c].overflowLast = now
+	s.addOverflow(c, variant, inc, now)
 }
 
 // expire removes rows and overflow series without increments since cutoff.
@@ -194,14 +188,7 @@ func (s *store[V, C]) expire(cutoff int64) {
 		clear(s.values[last*n:])
 		s.values = s.values[:last*n]
 	}
-	for c, fam := range s.families {
-		if fam.overflowLast != 0 && fam.overflowLast < cutoff {
-			fam.overflowLast = 0
-			fam.expired++
-			var zero V
-			s.overflow[c] = zero
-		}
-	}
+	s.expireOverflow(cutoff)
 }
 
 // collect sends every series of every family.
@@ -227,9 +214,12 @@ func (s *store[V, C]) collect(ch chan<- prometheus.Metric) {
 			}
 		}
 	}
-	for c, fam := range s.families {
-		if fam.overflowLast != 0 {
-			send(fam.desc, s.overflowLabels, &s.overflow[c])
+	for i := range s.overflow {
+		o := &s.overflow[i]
+		for c, fam := range s.families {
+			if o.last[c] != 0 {
+				send(fam.desc, o.labels, &o.values[c])
+			}
 		}
 	}
 }
@@ -340,11 +330,6 @@ func (f *family) collectStats(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(seriesExpiredDesc, prometheus.CounterValue, float64(f.expired), f.name)
 }
 
-// series is how many metrics the family sends: its label sets and, if
-// present, its __overflow__ one.
-func (f *family) series() int {
-	if f.overflowLast != 0 {
-		return f.admitted + 1
-	}
-	return f.admitted
-}
+// series is how many metrics the family sends: its label sets and its
+// __overflow__ ones.
+func (f *family) series() int { return f.admitted + f.overflows }

@@ -4,11 +4,13 @@
 package collector
 
 import (
+	"slices"
+
 	"github.com/podflow/podflow_exporter/bpf"
 )
 
 func init() {
-	registerDrained("tcp", bpf.TableTCP, []string{bpf.ProgTCPState, bpf.ProgRetransmit, bpf.ProgResetSent, bpf.ProgResetRecv, bpf.ProgICMPSent}, newTCP)
+	registerDrained("tcp", []bpf.Table{bpf.TableTCP}, []string{bpf.ProgTCPState, bpf.ProgRetransmit, bpf.ProgResetSent, bpf.ProgResetRecv, bpf.ProgICMPSent}, newTCP)
 }
 
 // failureReasons names the reason label of each connect failure event.
@@ -22,7 +24,8 @@ var failureReasons = map[bpf.TCPEvent]string{
 }
 
 // tcp exports the outcome of every TCP handshake, and the retransmits
-// and resets of TCP connections, per flow.
+// and resets of TCP connections, per flow and application protocol
+// (app_protocol: none for the handshake's events, before any payload).
 type tcp struct {
 	// handshakes holds connect attempts and successes (client flows) and
 	// accepts (server flows); failures one row per flow and reason;
@@ -47,8 +50,8 @@ func newTCP(cfg *Config, src Sources) (drainedFamily, error) {
 	if src.TCP == nil || src.Resolver == nil {
 		return nil, errNoSource
 	}
-	labels := src.Schema.identityLabels()
-	reason := label{"reason", func(_ *Edge, variant uint32) string { return failureReasons[bpf.TCPEvent(variant)] }}
+	labels := slices.Clip(append(src.Schema.identityLabels(), appLabel))
+	reason := label{name: "reason", value: func(_ *Edge, variant uint32) string { return failureReasons[bpf.TCPEvent(variant)] }}
 	return &tcp{
 		handshakes: newStore[uint64, counters](labels, cfg.MaxSeries,
 			familySpec{"podflow_tcp_connect_attempts_total", "TCP connects local sockets started (SYN sent)."},
@@ -75,13 +78,13 @@ func (c *tcp) consume(b *Batch) {
 	o := &b.Overflow.TCP
 	now := b.Time
 	for col, ev := range handshakeEvents {
-		c.handshakes.addOverflow(col, &o.Events[ev], now)
+		c.handshakes.addOverflow(col, 0, &o.Events[ev], now)
 	}
 	for ev := range failureReasons {
-		c.failures.addOverflow(0, &o.Events[ev], now)
+		c.failures.addOverflow(0, 0, &o.Events[ev], now)
 	}
 	for col, ev := range healthEvents {
-		c.health.addOverflow(col, &o.Events[ev], now)
+		c.health.addOverflow(col, 0, &o.Events[ev], now)
 	}
 }
 

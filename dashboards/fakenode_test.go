@@ -29,6 +29,13 @@ import (
 //	shop/web → world corp-net          connect attempts only, all unreachable: no bytes, no map edge
 //	__overflow__                       1 sent
 //	shop/db drops udp from shop/web    NETFILTER_DROP 1 packet/s
+//
+// The flow and TCP families carry app_protocol: shop/web → service shop/db
+// is http1 (90%) and unknown (10%, connections older than the exporter),
+// world → shop/web is tls, DNS flows dns. DNS: shop/web asks coredns
+// 8 queries/s, 12.5% SERVFAIL or timeout, 37.5% NXDOMAIN; coredns answers web
+// and node-1. HTTP/1.x: shop/web → service shop/db 10 requests/s, 5% 5xx
+// of the answered, and shop/db answers them; kubelet.service → shop/db.
 type fakeNode struct {
 	mu     sync.Mutex
 	start  time.Time
@@ -68,6 +75,9 @@ func newFakeNode() *fakeNode {
 		add("podflow_flow_transmit_packets_total", "counter", l, tx/100)
 		add("podflow_flow_receive_packets_total", "counter", l, rx/100)
 	}
+	// The flow and TCP families carry app_protocol; a flow key whose
+	// connections speak different protocols is one series per protocol.
+	app := func(l map[string]string, p string) map[string]string { return with(l, "app_protocol", p) }
 	webDBService := flowLabels("shop", "web", "Deployment", "shop", "db", "service", "db", "client", "tcp", "80")
 	webDBPod := flowLabels("shop", "web", "Deployment", "shop", "db", "StatefulSet", "", "client", "tcp", "9")
 	dbServer := flowLabels("shop", "db", "StatefulSet", "shop", "web", "Deployment", "", "server", "tcp", "9")
@@ -80,24 +90,25 @@ func newFakeNode() *fakeNode {
 	for k := range webDBService {
 		overflow[k] = "__overflow__"
 	}
-	flow(webDBService, 1000, 5000)
-	flow(webDBPod, 100, 50)
-	flow(dbServer, 50, 100)
-	flow(worldWeb, 300, 200)
-	flow(webDNS, 10, 20)
-	flow(kubelet, 5, 5)
-	flow(nodeDNS, 2, 2)
-	add("podflow_flow_transmit_bytes_total", "counter", overflow, 1)
+	flow(app(webDBService, "http1"), 900, 4500)
+	flow(app(webDBService, "unknown"), 100, 500)
+	flow(app(webDBPod, "unknown"), 100, 50)
+	flow(app(dbServer, "unknown"), 50, 100)
+	flow(app(worldWeb, "tls"), 300, 200)
+	flow(app(webDNS, "dns"), 10, 20)
+	flow(app(kubelet, "http1"), 5, 5)
+	flow(app(nodeDNS, "dns"), 2, 2)
+	add("podflow_flow_transmit_bytes_total", "counter", app(overflow, "__overflow__"), 1)
 
 	for _, c := range []struct {
 		l                     map[string]string
 		attempts, established float64
 		failures              map[string]float64
 	}{
-		{webDBService, 1, 1, nil},
-		{webDBPod, 3, 1, map[string]float64{"refused": 2}},
-		{kubelet, 0.2, 0.2, nil},
-		{corpNet, 0.5, 0, map[string]float64{"unreachable": 0.5}},
+		{app(webDBService, "http1"), 1, 1, nil},
+		{app(webDBPod, "none"), 3, 1, map[string]float64{"refused": 2}},
+		{app(kubelet, "http1"), 0.2, 0.2, nil},
+		{app(corpNet, "none"), 0.5, 0, map[string]float64{"unreachable": 0.5}},
 	} {
 		add("podflow_tcp_connect_attempts_total", "counter", c.l, c.attempts)
 		add("podflow_tcp_connect_established_total", "counter", c.l, c.established)
@@ -105,12 +116,44 @@ func newFakeNode() *fakeNode {
 			add("podflow_tcp_connect_failures_total", "counter", with(c.l, "reason", reason), v)
 		}
 	}
-	add("podflow_tcp_accepted_connections_total", "counter", dbServer, 1)
-	add("podflow_tcp_retransmitted_segments_total", "counter", webDBService, 0.5)
-	add("podflow_tcp_resets_sent_total", "counter", dbServer, 2)
-	add("podflow_tcp_resets_received_total", "counter", webDBPod, 2)
-	add("podflow_tcp_rtt_seconds", "histogram", webDBService, 20)
-	add("podflow_tcp_connect_duration_seconds", "histogram", webDBService, 1)
+	add("podflow_tcp_accepted_connections_total", "counter", app(dbServer, "unknown"), 1)
+	add("podflow_tcp_retransmitted_segments_total", "counter", app(webDBService, "http1"), 0.5)
+	add("podflow_tcp_resets_sent_total", "counter", app(dbServer, "unknown"), 2)
+	add("podflow_tcp_resets_received_total", "counter", app(webDBPod, "unknown"), 2)
+	add("podflow_tcp_rtt_seconds", "histogram", app(webDBService, "http1"), 20)
+	add("podflow_tcp_connect_duration_seconds", "histogram", app(webDBService, "http1"), 1)
+
+	// DNS, on the flow labels without app_protocol.
+	dnsWeb := flowLabels("kube-system", "coredns", "Deployment", "shop", "web", "Deployment", "", "server", "udp", "53")
+	dns := func(l map[string]string, rcode, qtype string, v float64) {
+		add("podflow_dns_requests_total", "counter", with(with(l, "rcode", rcode), "qtype", qtype), v)
+	}
+	dns(webDNS, "NOERROR", "A", 4)
+	dns(webDNS, "NXDOMAIN", "AAAA", 3)
+	dns(webDNS, "SERVFAIL", "A", 0.5)
+	dns(webDNS, "timeout", "A", 0.5)
+	dns(dnsWeb, "NOERROR", "A", 4)
+	dns(dnsWeb, "NXDOMAIN", "AAAA", 3)
+	dns(dnsWeb, "SERVFAIL", "A", 0.5)
+	dns(nodeDNS, "NOERROR", "PTR", 1)
+	add("podflow_dns_request_duration_seconds", "histogram", webDNS, 7.5)
+	add("podflow_dns_request_duration_seconds", "histogram", dnsWeb, 7.5)
+
+	// HTTP/1.x: web → service db and db answering it, on port 80.
+	dbHTTP := flowLabels("shop", "db", "StatefulSet", "shop", "web", "Deployment", "", "server", "tcp", "80")
+	http := func(l map[string]string, method, class string, v float64) {
+		add("podflow_http_requests_total", "counter", with(with(l, "method", method), "status_class", class), v)
+	}
+	http(webDBService, "GET", "2xx", 8)
+	http(webDBService, "GET", "4xx", 1)
+	http(webDBService, "POST", "5xx", 0.5)
+	http(webDBService, "GET", "none", 0.5)
+	http(dbHTTP, "GET", "2xx", 8)
+	http(dbHTTP, "GET", "4xx", 1)
+	http(dbHTTP, "POST", "5xx", 0.5)
+	http(kubelet, "GET", "2xx", 0.2)
+	add("podflow_http_request_duration_seconds", "histogram", webDBService, 9.5)
+	add("podflow_http_request_duration_seconds", "histogram", dbHTTP, 9.5)
 	dbDrop := flowLabels("shop", "db", "StatefulSet", "shop", "web", "Deployment", "", "server", "udp", "5353")
 	add("podflow_drop_packets_total", "counter", with(dbDrop, "reason", "NETFILTER_DROP"), 1)
 	add("podflow_drop_bytes_total", "counter", with(dbDrop, "reason", "NETFILTER_DROP"), 100)

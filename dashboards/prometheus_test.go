@@ -5,6 +5,7 @@ package dashboards
 
 import (
 	"maps"
+	"math"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -73,6 +74,47 @@ func TestQueriesAgainstPrometheus(t *testing.T) {
 		}
 	}
 	t.Logf("%d dashboard queries return data", len(qs))
+
+	// Ratios of two rates do not depend on how long Prometheus has scraped:
+	// the DNS and HTTP ratio panels show the fake node's exact shares.
+	t.Run("DNS and HTTP ratios", func(t *testing.T) {
+		for _, c := range []struct {
+			panel, ref string
+			key        []string
+			want       map[string]float64
+		}{
+			{"DNS failure and NXDOMAIN ratios", "A", []string{"local_workload", "role"},
+				map[string]float64{"web client": 1.0 / 8, "coredns server": 0.5 / 8.5}},
+			{"DNS failure and NXDOMAIN ratios", "B", []string{"local_workload", "role"},
+				map[string]float64{"web client": 3.0 / 8, "coredns server": 3 / 8.5}},
+			{"HTTP 5xx ratio by peer", "A", []string{"local_workload", "role", "remote_workload"},
+				map[string]float64{"web client db": 0.5 / 9.5, "db server web": 0.5 / 9.5, "kubelet.service client db": 0}},
+		} {
+			got := map[string]float64{}
+			for _, s := range queryPanel(t, prom, qs, "podflow-workload.json", c.panel, c.ref) {
+				var k []string
+				for _, l := range c.key {
+					k = append(k, s.Metric[l])
+				}
+				got[strings.Join(k, " ")] = value(t, s)
+			}
+			if len(got) != len(c.want) {
+				t.Errorf("%s / %s: %v, want %v", c.panel, c.ref, got, c.want)
+			}
+			for k, want := range c.want {
+				if v, ok := got[k]; !ok || math.Abs(v-want) > 1e-6 {
+					t.Errorf("%s / %s: %s = %v (present %v), want %v", c.panel, c.ref, k, v, ok, want)
+				}
+			}
+		}
+		protocols := map[string]bool{}
+		for _, s := range queryPanel(t, prom, qs, "podflow-cluster-overview.json", "Bytes by application protocol", "A") {
+			protocols[s.Metric["app_protocol"]] = true
+		}
+		if want := map[string]bool{"http1": true, "unknown": true, "tls": true, "dns": true, "__overflow__": true}; !maps.Equal(protocols, want) {
+			t.Errorf("bytes sent by app_protocol: %v, want %v", protocols, want)
+		}
+	})
 
 	graph := map[string]string{}
 	for _, q := range qs {
@@ -191,4 +233,21 @@ func checkServiceMap(t *testing.T, nodes, nodesFailed, edges, edgesFailed []test
 			t.Errorf("edge %q: %v%% of connects failed (present %v), want %v%%", id, v, ok, want)
 		}
 	}
+}
+
+// queryPanel runs the query ref of the panel titled panel in file, variables
+// substituted, and returns its series.
+func queryPanel(t *testing.T, prom *testtools.Prometheus, qs []Query, file, panel, ref string) []testtools.Sample {
+	t.Helper()
+	for _, q := range qs {
+		if q.File == file && q.Panel == panel && q.RefID == ref {
+			v, err := prom.Query(Substitute(q.Expr))
+			if err != nil {
+				t.Fatalf("%s / %s / %s: %v", file, panel, ref, err)
+			}
+			return v
+		}
+	}
+	t.Fatalf("%s has no panel %q with query %s", file, panel, ref)
+	return nil
 }

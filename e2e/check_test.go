@@ -93,7 +93,8 @@ func TestCheckSystem(t *testing.T) {
 	}
 
 	c := cluster(t)
-	verdicts, out, _ = checkSystem(t, nil, "--kube.config="+c.Kubeconfig(kubetest.AdminUser), "--no-collector.tcp", "--no-collector.latency", "--no-collector.drops", "--no-collector.flows")
+	verdicts, out, _ = checkSystem(t, nil, "--kube.config="+c.Kubeconfig(kubetest.AdminUser), "--no-collector.tcp", "--no-collector.latency", "--no-collector.drops", "--no-collector.flows",
+		"--no-collector.dns", "--no-collector.http")
 	if verdicts["kubernetes"] != "ok" || !strings.Contains(out, "API server "+c.URL()+" answers") {
 		t.Errorf("with the cluster: kubernetes %q:\n%s", verdicts["kubernetes"], out)
 	}
@@ -103,7 +104,8 @@ func TestCheckSystem(t *testing.T) {
 	if err := os.WriteFile(unreachable, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	verdicts, out, code = checkSystem(t, nil, "--kube.config="+unreachable, "--no-collector.tcp", "--no-collector.latency", "--no-collector.drops")
+	verdicts, out, code = checkSystem(t, nil, "--kube.config="+unreachable, "--no-collector.tcp", "--no-collector.latency", "--no-collector.drops",
+		"--no-collector.dns", "--no-collector.http")
 	if verdicts["kubernetes"] != "warn" || !strings.Contains(out, "https://127.0.0.1:1") || code != 0 {
 		t.Errorf("unreachable API server: kubernetes %q, exit %d, want warn and 0:\n%s", verdicts["kubernetes"], code, out)
 	}

@@ -52,7 +52,7 @@ func benchScrape(b *testing.B, n, budget int, stage string) {
 	ns.Run("ip", "route", "add", "10.64.0.0/10", "via", lsink.Addr(false).String())
 	cg := env.Root.Child("sprayer")
 
-	tr, err := bpf.Load(&bpf.Config{FlowTableEntries: uint32(n + n/4), TCPTableEntries: 1024, LatencyTableEntries: 1024, DropTableEntries: 1024}, bpf.Options{
+	tr, err := bpf.Load(&bpf.Config{FlowTableEntries: uint32(n + n/4), TCPTableEntries: 1024, LatencyTableEntries: 1024, DropTableEntries: 1024, RequestTableEntries: 1024}, bpf.Options{
 		CgroupRoot: env.Root.Path, Programs: []string{bpf.ProgFlowsEgress, bpf.ProgFlowsIngress, bpf.ProgTCPState},
 		EphemeralPorts: bpf.ReadEphemeralPortRange(),
 	})

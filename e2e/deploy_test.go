@@ -60,7 +60,7 @@ var chartVariants = []chartVariant{
 			"--log.format=json", "--host.remote=class"}},
 	{name: "least-privilege", release: "monitoring", values: "least-privilege-values.yaml", caps: []string{"BPF", "PERFMON"},
 		seccomp: corev1.SeccompProfileTypeRuntimeDefault, webConfig: true, monitor: true, rules: true, goMemLimit: "268435456",
-		args: []string{"--no-collector.flows", "--no-collector.translation", "--web.config.file=/etc/podflow-exporter/web/web-config.yml"}},
+		args: []string{"--no-collector.dns", "--no-collector.flows", "--no-collector.http", "--no-collector.translation", "--web.config.file=/etc/podflow-exporter/web/web-config.yml"}},
 }
 
 // mustRun runs a command and returns its output, failing the test if it fails.

@@ -165,17 +165,24 @@ func (e *exporter) stop() int {
 }
 
 // value returns the one sample of family name whose labels include want.
+// The series of one flow that differ only by app_protocol (a connection's
+// handshake is "none", the rest its protocol) are one sample, their sum,
+// unless want names app_protocol.
 func value(t *testing.T, families map[string]*dto.MetricFamily, name string, want map[string]string) float64 {
 	t.Helper()
 	mf, ok := families[name]
 	if !ok {
 		t.Fatalf("no family %s in the scrape", name)
 	}
-	var found []float64
+	found := map[string]float64{}
 	for _, m := range mf.GetMetric() {
 		labels := map[string]string{}
+		var key []string
 		for _, lp := range m.GetLabel() {
 			labels[lp.GetName()] = lp.GetValue()
+			if lp.GetName() != "app_protocol" {
+				key = append(key, lp.GetName()+"="+lp.GetValue())
+			}
 		}
 		match := true
 		for k, v := range want {
@@ -186,16 +193,19 @@ func value(t *testing.T, families map[string]*dto.MetricFamily, name string, wan
 		if match {
 			switch {
 			case m.Counter != nil:
-				found = append(found, m.Counter.GetValue())
+				found[strings.Join(key, ",")] += m.Counter.GetValue()
 			case m.Gauge != nil:
-				found = append(found, m.Gauge.GetValue())
+				found[strings.Join(key, ",")] += m.Gauge.GetValue()
 			}
 		}
 	}
 	if len(found) != 1 {
 		t.Fatalf("%s%v: %d samples match, want 1", name, want, len(found))
 	}
-	return found[0]
+	for _, v := range found {
+		return v
+	}
+	return 0
 }
 
 // promtoolCheck runs promtool check metrics on an exposition.

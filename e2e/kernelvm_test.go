@@ -50,7 +50,7 @@ var vmTargets = []vmTarget{
 var programsOnLinux61 = map[string]float64{
 	"flows_ingress": 1, "flows_egress": 1, "skb_drop": 1, "icmp_sent": 1,
 	"tcp_reset_sent": 1, "tcp_reset_received": 1,
-	"tcp_state": 1, "tcp_rtt": 1, "fold_sockets": 1, "tcp_retransmit": 0,
+	"tcp_state": 1, "tcp_rtt": 1, "fold_sockets": 1, "expire_dns_queries": 1, "tcp_retransmit": 0,
 }
 
 // TestKernelVM boots Debian 12's arm64 and amd64 kernels under

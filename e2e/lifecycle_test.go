@@ -101,7 +101,7 @@ func TestSIGTERMLeavesNothingAttached(t *testing.T) {
 	held := heldBy(t, exp.cmd.Process.Pid)
 
 	// While it runs: bpftool shows its programs, each behind a link but
-	// fold_sockets.
+	// fold_sockets and expire_dns_queries.
 	names := map[string]int{}
 	for _, p := range bpftoolList(t, "prog") {
 		if id := int(p["id"].(float64)); held.progs[id] {
@@ -122,8 +122,9 @@ func TestSIGTERMLeavesNothingAttached(t *testing.T) {
 			linked++
 		}
 	}
-	// All but fold_sockets, which the exporter runs at each drain, never attaches.
-	if want := len(allPrograms) - 1; linked != want {
+	// All but fold_sockets and expire_dns_queries, which the exporter runs
+	// at each drain, never attaches.
+	if want := len(allPrograms) - 2; linked != want {
 		t.Errorf("%d of the exporter's programs are attached by its links, want %d", linked, want)
 	}
 
@@ -323,11 +324,12 @@ func bpfObjectsCreated(t *testing.T, trace string) []string {
 
 // allPrograms are the programs the exporter attaches with its default
 // collectors: the cgroup_skb pair needs CAP_NET_ADMIN and CAP_PERFMON, the
-// tp_btf ones and fold_sockets (raw_tp, only run) CAP_PERFMON.
+// tp_btf ones and fold_sockets and expire_dns_queries (only run)
+// CAP_PERFMON.
 var allPrograms = map[string]float64{
 	"flows_ingress": 1, "flows_egress": 1, "tcp_state": 1, "tcp_rtt": 1,
 	"tcp_retransmit": 1, "tcp_reset_sent": 1, "tcp_reset_received": 1, "icmp_sent": 1, "skb_drop": 1,
-	"fold_sockets": 1,
+	"fold_sockets": 1, "expire_dns_queries": 1,
 }
 
 // TestLeastPrivilege runs the exporter limited to the capabilities the

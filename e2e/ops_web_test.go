@@ -26,7 +26,8 @@ import (
 
 // withoutPrograms disables every collector that loads a program: for tests
 // of the web side, which then start in milliseconds.
-var withoutPrograms = []string{"--no-collector.flows", "--no-collector.tcp", "--no-collector.latency", "--no-collector.drops"}
+var withoutPrograms = []string{"--no-collector.flows", "--no-collector.tcp", "--no-collector.latency", "--no-collector.drops",
+	"--no-collector.dns", "--no-collector.http"}
 
 // scrapeConcurrently runs scrapers scrapers, rounds times each, all at once,
 // and counts the status codes.
@@ -339,8 +340,8 @@ func TestDeprecatedBudgetFlag(t *testing.T) {
 			t.Errorf("podflow_series_limit%v = %v, want 123", m.GetLabel(), v)
 		}
 	}
-	if limits != 8 {
-		t.Errorf("%d families with a budget, want 8 (flows: 4, drops: 2, socket discards: 2)", limits)
+	if limits != 12 {
+		t.Errorf("%d families with a budget, want 12 (flows: 4, drops: 2, socket discards: 2, dns: 2, http: 2)", limits)
 	}
 	if n := strings.Count(e.log.String(), "--collector.flows.max-series is deprecated"); n != 1 {
 		t.Errorf("deprecation logged %d times, want once:\n%s", n, e.log)

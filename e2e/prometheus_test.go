@@ -51,6 +51,9 @@ func TestPrometheusAlertsAndDashboards(t *testing.T) {
 		testnet.Start(t, db.net.NS, db.cg, "tcp-serve", dbAddr(port), strconv.Itoa(rounds+1))
 	}
 	testnet.Start(t, db.net.NS, db.cg, "tcp-echo", dbAddr(7000), strconv.Itoa(rounds+1))
+	// db also answers DNS (53) and HTTP/1.1 (8081): the DNS and HTTP rules and panels.
+	testnet.Start(t, db.net.NS, db.cg, "dns-serve", dbAddr(53))
+	testnet.Start(t, db.net.NS, db.cg, "http-mix-serve", dbAddr(8081))
 
 	exp := kn.exporter()
 	waitSynced(t, exp)
@@ -166,7 +169,8 @@ func ruleValue(t *testing.T, prom *testtools.Prometheus, expr string) float64 {
 // trafficRound sends web→db traffic of every kind the dashboards show:
 // refused connects (failures, resets both ways), a transfer through the
 // service (bytes, connect latency), a lossy transfer (retransmits), an echo
-// exchange (RTT samples) and datagrams db's firewall drops.
+// exchange (RTT samples), datagrams db's firewall drops, DNS queries (some
+// NXDOMAIN and SERVFAIL) and HTTP requests (a 404 and a 500).
 func trafficRound(t *testing.T, web, db *pod, vip netip.Addr, dbAddr func(int) string) {
 	t.Helper()
 	if res := testnet.RunHelper(t, web.net.NS, web.cg, "tcp-connect", dbAddr(9), "20"); res != `{"refused":20}` {
@@ -176,6 +180,13 @@ func trafficRound(t *testing.T, web, db *pod, vip netip.Addr, dbAddr func(int) s
 	testnet.RunHelper(t, web.net.NS, web.cg, "tcp-send", dbAddr(7002), "1000000")
 	testnet.RunHelper(t, web.net.NS, web.cg, "tcp-pingpong", dbAddr(7000), "20", "100")
 	testnet.RunHelper(t, web.net.NS, web.cg, "udp-send", dbAddr(5353), "10", "100")
+	testnet.DNSAsk(t, web.net.NS, web.cg, dbAddr(53), testnet.DNSPlan{Queries: []testnet.DNSPlanQuery{
+		{Name: "ok.test.", Count: 8}, {Name: "ok.test.", Type: "AAAA", Count: 2},
+		{Name: "a.nx.test.", Count: 2}, {Name: "a.fail.test.", Count: 1},
+	}})
+	testnet.HTTPMixGet(t, web.net.NS, web.cg, "http://"+dbAddr(8081), testnet.HTTPPlan{Requests: []testnet.HTTPPlanRequest{
+		{Path: "/status/200", Count: 8}, {Path: "/status/404"}, {Path: "/status/500"},
+	}})
 }
 
 // waitTargetUp waits until Prometheus has scraped the exporter successfully.

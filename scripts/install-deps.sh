@@ -6,12 +6,14 @@
 # test, driven by playwright-core from npm; sockperf and wrk for the latency
 # and HTTP load benchmarks (make bench-latency); qemu-user-static to run the
 # arm64 binary, qemu-system-arm and qemu-system-x86 to boot Debian's arm64
-# and amd64 kernels with it, which scripts/install-kernels.sh fetches).
+# and amd64 kernels with it, which scripts/install-kernels.sh fetches;
+# redis-server (with redis-cli) and postgresql (with psql) as the real
+# servers and clients of the application-protocol tests).
 # Idempotent: installs only what is missing.
 set -euo pipefail
 
 packages=(clang llvm bpftool libbpf-dev iproute2 iptables ethtool conntrack iperf3 sockperf wrk etcd-server util-linux libcap2-bin strace systemd chromium
-	qemu-user-static qemu-system-arm qemu-system-x86)
+	qemu-user-static qemu-system-arm qemu-system-x86 redis-server postgresql postgresql-client)
 
 missing=()
 for p in "${packages[@]}"; do

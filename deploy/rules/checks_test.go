@@ -37,14 +37,21 @@ var contractRecords = []string{
 	"workload:podflow_drop_packets:rate5m",
 	"workload:podflow_tcp_rtt_seconds_bucket:rate5m",
 	"workload:podflow_tcp_connect_duration_seconds_bucket:rate5m",
+	"workload:podflow_dns_requests:rate5m",
+	"workload:podflow_dns_failures:ratio_rate5m",
+	"workload:podflow_dns_nxdomain:ratio_rate5m",
+	"workload:podflow_dns_request_duration_seconds_bucket:rate5m",
+	"edge:podflow_http_requests:rate5m",
+	"edge:podflow_http_5xx:ratio_rate5m",
+	"workload:podflow_http_request_duration_seconds_bucket:rate5m",
 }
 
 // contractAlerts are the alert names, by group; the end-to-end test waits
 // for the first.
 var contractAlerts = map[string][]string{
 	"podflow.alerts": {"PodflowTCPConnectFailuresHigh", "PodflowTCPConnectTimeoutsToService",
-		"PodflowTCPRetransmitRatioHigh", "PodflowPacketDrops"},
-	"podflow.exporter": {"PodflowBPFProgramNotAttached", "PodflowBPFMapFull", "PodflowBPFSocketFoldFailing", "PodflowSeriesBudgetExceeded",
+		"PodflowTCPRetransmitRatioHigh", "PodflowPacketDrops", "PodflowDNSFailureRatioHigh", "PodflowHTTP5xxRatioHigh"},
+	"podflow.exporter": {"PodflowBPFProgramNotAttached", "PodflowBPFMapFull", "PodflowBPFPayloadTableFull", "PodflowBPFSocketFoldFailing", "PodflowSeriesBudgetExceeded",
 		"PodflowKubeCacheNotSynced", "PodflowCollectorFailed", "PodflowExporterDown"},
 }
 

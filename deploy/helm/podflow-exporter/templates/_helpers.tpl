@@ -65,12 +65,13 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{/*
 Capabilities added to the container (after dropping ALL). CAP_BPF and
 CAP_PERFMON load the maps and the tracing programs; CAP_NET_ADMIN attaches
-the cgroup_skb programs (collector flows) and reads conntrack (translation).
+the cgroup_skb programs (collectors flows, dns, http) and reads conntrack
+(translation).
 */}}
 {{- define "podflow-exporter.capabilities" -}}
 - BPF
 - PERFMON
-{{- if or .Values.collectors.flows .Values.translation.enabled }}
+{{- if or .Values.collectors.flows .Values.collectors.dns .Values.collectors.http .Values.translation.enabled }}
 - NET_ADMIN
 {{- end }}
 {{- if .Values.capabilities.sysResource }}
