@@ -80,7 +80,7 @@ lint:
 
 ## bench: per-packet cost against the floor, and the cost of a scrape.
 bench: deps
-	$(SUDO) env "PATH=$$PATH" $(GO) test -run '^$$' -bench 'CgroupSKB|RealTraffic|RTTHooks' -benchtime 6x ./bpf/
+	$(SUDO) env "PATH=$$PATH" $(GO) test -run '^$$' -bench 'CgroupSKB|RealTraffic|RTTHooks|PayloadCost' -benchtime 6x ./bpf/
 	$(GO) test -run '^$$' -bench FlowsCollect -benchtime 10x ./collector/
 	$(SUDO) env "PATH=$$PATH" $(GO) test -run '^$$' -bench IndexWalk -benchtime 20x ./internal/cgroups/
 	$(SUDO) env "PATH=$$PATH" $(GO) test -run '^$$' -bench Scrape -benchtime 5x ./e2e/

@@ -99,10 +99,19 @@ func histogramOf(lat map[Histogram]map[FlowKey]*histogram, h Histogram, k FlowKe
 // measurement (or the next one: the kernel sees the packets a little
 // earlier and later than the client's clock).
 func TestDNSRequests(t *testing.T) {
+	t.Run("IPv4", func(t *testing.T) { testDNSRequests(t, false) })
+	t.Run("IPv6", func(t *testing.T) { testDNSRequests(t, true) })
+}
+
+func testDNSRequests(t *testing.T, v6 bool) {
 	cfg := defaultConfig
 	cfg.DNSTimeout = time.Second
-	nd := newNode(t, cfg, v4OnlyA, v4OnlyB)
-	server := netip.AddrPortFrom(nd.lb.Addr(false), 53).String()
+	a, b := v4OnlyA, v4OnlyB
+	if v6 {
+		a, b = v6OnlyA, v6OnlyB
+	}
+	nd := newNode(t, cfg, a, b)
+	server := netip.AddrPortFrom(nd.lb.Addr(v6), 53).String()
 	srv := testnet.Start(t, nd.b, nd.cgB, "dns-serve", server)
 	plan := testnet.DNSPlan{TimeoutMS: 300, Queries: []testnet.DNSPlanQuery{
 		{Name: "ok-1.test.", Type: "A", Count: 20},
@@ -159,7 +168,7 @@ func TestDNSRequests(t *testing.T) {
 	}
 
 	lat := drainLatency(t, nd.tr)
-	client := FlowKey{CgroupID: nd.cgA.ID, Local: nd.la.Addr(false), Remote: nd.lb.Addr(false), ServerPort: 53, Protocol: ipProtoUDP, Role: RoleClient}
+	client := FlowKey{CgroupID: nd.cgA.ID, Local: nd.la.Addr(v6), Remote: nd.lb.Addr(v6), ServerPort: 53, Protocol: ipProtoUDP, Role: RoleClient}
 	h := histogramOf(lat, HistDNS, client)
 	if h == nil {
 		t.Fatalf("no DNS durations for %+v: %v", client, lat[HistDNS])
@@ -212,9 +221,18 @@ func latencyBucket(us uint64) int {
 // fall in their bucket, and a request the client gives up on (it closes
 // the connection) counts as "none" on both sides.
 func TestHTTPRequests(t *testing.T) {
+	t.Run("IPv4", func(t *testing.T) { testHTTPRequests(t, false) })
+	t.Run("IPv6", func(t *testing.T) { testHTTPRequests(t, true) })
+}
+
+func testHTTPRequests(t *testing.T, v6 bool) {
 	const port = 8080
-	nd := newNode(t, defaultConfig, v4OnlyA, v4OnlyB)
-	addr := netip.AddrPortFrom(nd.lb.Addr(false), port)
+	a, b := v4OnlyA, v4OnlyB
+	if v6 {
+		a, b = v6OnlyA, v6OnlyB
+	}
+	nd := newNode(t, defaultConfig, a, b)
+	addr := netip.AddrPortFrom(nd.lb.Addr(v6), port)
 	srv := testnet.Start(t, nd.b, nd.cgB, "http-mix-serve", addr.String())
 	plan := testnet.HTTPPlan{Requests: []testnet.HTTPPlanRequest{
 		{Path: "/status/200", Count: 65},
@@ -252,8 +270,8 @@ func TestHTTPRequests(t *testing.T) {
 	}
 
 	lat := drainLatency(t, nd.tr)
-	client := FlowKey{CgroupID: nd.cgA.ID, Local: nd.la.Addr(false), Remote: nd.lb.Addr(false), ServerPort: port, Protocol: ipProtoTCP, Role: RoleClient}
-	server := FlowKey{CgroupID: nd.cgB.ID, Local: nd.lb.Addr(false), Remote: nd.la.Addr(false), ServerPort: port, Protocol: ipProtoTCP, Role: RoleServer}
+	client := FlowKey{CgroupID: nd.cgA.ID, Local: nd.la.Addr(v6), Remote: nd.lb.Addr(v6), ServerPort: port, Protocol: ipProtoTCP, Role: RoleClient}
+	server := FlowKey{CgroupID: nd.cgB.ID, Local: nd.lb.Addr(v6), Remote: nd.la.Addr(v6), ServerPort: port, Protocol: ipProtoTCP, Role: RoleServer}
 	for _, k := range []FlowKey{client, server} {
 		h := histogramOf(lat, HistHTTP, k)
 		if h == nil {

@@ -98,8 +98,8 @@ func Capabilities() (have, missing []string, err error) {
 
 // programCaps lists the capabilities loading and attaching a program of
 // type t needs, as found with setpriv on Linux 6.18 (e2e
-// TestLeastPrivilege): tracing programs, and the raw tracepoint program
-// fold_sockets, which is only run (BPF_PROG_TEST_RUN), need CAP_PERFMON
+// TestLeastPrivilege): tracing programs, and the raw tracepoint programs
+// fold_sockets and expire_dns_queries, which are only run (BPF_PROG_TEST_RUN), need CAP_PERFMON
 // to load; the
 // cgroup_skb programs need CAP_PERFMON too, because the verifier allows
 // their arithmetic on packet pointers only to a holder of it

@@ -309,28 +309,14 @@ func loadSpec(opts Options) (*ebpf.CollectionSpec, *podflowSpecs, error) {
 }
 
 func setConstants(vars *podflowVariableSpecs, opts Options) error {
-	flag := func(b bool) uint8 {
-		if b {
-			return 1
-		}
-		return 0
-	}
-	for _, c := range []struct {
-		v     *ebpf.VariableSpec
-		value any
-	}{
+	return setAll([]constant{
 		{vars.EphemeralPortMin, opts.EphemeralPorts[0]},
 		{vars.EphemeralPortMax, opts.EphemeralPorts[1]},
-		{vars.CountTcpEvents, flag(opts.CountTCPEvents)},
-		{vars.RecordConnectLatency, flag(opts.RecordConnectLatency)},
-		{vars.TranslateServices, flag(opts.TranslateServices)},
+		{vars.CountTcpEvents, boolConst(opts.CountTCPEvents)},
+		{vars.RecordConnectLatency, boolConst(opts.RecordConnectLatency)},
+		{vars.TranslateServices, boolConst(opts.TranslateServices)},
 		{vars.ScopeCgroupId, opts.ScopeCgroupID},
-	} {
-		if err := c.v.Set(c.value); err != nil {
-			return fmt.Errorf("set %s: %w", c.v.Name, err)
-		}
-	}
-	return nil
+	})
 }
 
 // setDNSConstants writes the DNS ports, the DNS timeout and what payload
@@ -345,26 +331,35 @@ func setDNSConstants(vars *podflowVariableSpecs, cfg *Config, opts Options) erro
 	if timeout == 0 {
 		timeout = DefaultDNSTimeout
 	}
-	flag := func(b bool) uint8 {
-		if b {
-			return 1
-		}
-		return 0
-	}
-	for _, c := range []struct {
-		v     *ebpf.VariableSpec
-		value any
-	}{
+	return setAll([]constant{
 		{vars.DnsPorts, ports},
 		{vars.DnsTimeoutNs, uint64(timeout.Nanoseconds())},
-		{vars.TrackDns, flag(opts.TrackDNS)},
-		{vars.TrackHttp, flag(opts.TrackHTTP)},
-	} {
+		{vars.TrackDns, boolConst(opts.TrackDNS)},
+		{vars.TrackHttp, boolConst(opts.TrackHTTP)},
+	})
+}
+
+// constant is a volatile const of the object and the value to give it.
+type constant struct {
+	v     *ebpf.VariableSpec
+	value any
+}
+
+func setAll(cs []constant) error {
+	for _, c := range cs {
 		if err := c.v.Set(c.value); err != nil {
 			return fmt.Errorf("set %s: %w", c.v.Name, err)
 		}
 	}
 	return nil
+}
+
+// boolConst is a C flag's value.
+func boolConst(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // mapsByName lists the typed maps of m by their names in the object, as

@@ -185,3 +185,51 @@ func TestDNSMalformedThroughTestRun(t *testing.T) {
 		t.Errorf("requests counted from bad input: %v", reqs)
 	}
 }
+
+// TestDNSTableFull: with room for 4 queries awaiting a response, one
+// query sent twice on one socket (a test run's dummy socket, repeated) is
+// tracked once and then a duplicate; 10 more, each on a socket of its own,
+// fill the 3 places left and 7 are counted as table_full.
+func TestDNSTableFull(t *testing.T) {
+	cfg := defaultConfig
+	cfg.DNSTableEntries = 4
+	tr, err := Load(&cfg, Options{EphemeralPorts: [2]uint16{32768, 60999}, TrackDNS: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tr.Close() })
+	spec, _, err := loadSpec(Options{EphemeralPorts: [2]uint16{32768, 60999}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	egress, err := tr.loadProgram(spec, ProgFlowsEgress)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { egress.Close() })
+	before, err := tr.PayloadStats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	query := packet{v4a, v4b, ipProtoUDP, append(udp(40000, 53, 0), dnsMessage(1, 0x0100, 1, "ok", "test")...), 0}
+	binary.BigEndian.PutUint16(query.l4[4:], uint16(len(query.l4)))
+	if _, err := egress.Run(&ebpf.RunOptions{Data: query.bytes(), Repeat: 2}); err != nil {
+		t.Fatal(err)
+	}
+	for range 10 {
+		if _, err := egress.Run(&ebpf.RunOptions{Data: query.bytes()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := map[string]uint64{"dns/duplicate_query": 1, "dns/table_full": 7}
+	if got := eventDelta(t, tr, before); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("payload events %v, want %v", got, want)
+	}
+	st, err := tr.PayloadStats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.DNSCapacity != 4 {
+		t.Errorf("capacity %d, want 4", st.DNSCapacity)
+	}
+}

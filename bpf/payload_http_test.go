@@ -12,7 +12,6 @@ import (
 	"testing"
 
 	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/btf"
 )
 
 // segmentRunner runs inspect_test_segment (payloadtest.bpf.c) against a
@@ -35,23 +34,8 @@ func newSegmentRunner(t *testing.T, tr *Tracer) *segmentRunner {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { prog.Close() })
-	kernel, err := btf.LoadKernelSpec()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var skb *btf.Struct
-	if err := kernel.TypeByName("__sk_buff", &skb); err != nil {
-		t.Fatal(err)
-	}
-	r := &segmentRunner{t: t, prog: prog, ctx: make([]byte, skb.Size)}
-	for _, m := range skb.Members {
-		if m.Name == "cb" {
-			r.cb = m.Offset.Bytes()
-		}
-	}
-	if r.cb == 0 {
-		t.Fatal("__sk_buff has no cb")
-	}
+	r := &segmentRunner{t: t, prog: prog}
+	r.ctx, r.cb = skbMember(t, "cb")
 	return r
 }
 

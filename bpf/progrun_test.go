@@ -109,6 +109,15 @@ func icmpEcho(typ uint8) []byte {
 // set, laid out as the running kernel's BTF says.
 func skbContext(t testing.TB, gsoSegs uint32) []byte {
 	t.Helper()
+	ctx, off := skbMember(t, "gso_segs")
+	binary.NativeEndian.PutUint32(ctx[off:], gsoSegs)
+	return ctx
+}
+
+// skbMember returns a zero __sk_buff, sized as the running kernel's BTF
+// says, and the offset of its member name.
+func skbMember(t testing.TB, name string) ([]byte, uint32) {
+	t.Helper()
 	spec, err := btf.LoadKernelSpec()
 	if err != nil {
 		t.Fatal(err)
@@ -117,15 +126,13 @@ func skbContext(t testing.TB, gsoSegs uint32) []byte {
 	if err := spec.TypeByName("__sk_buff", &skb); err != nil {
 		t.Fatal(err)
 	}
-	ctx := make([]byte, skb.Size)
 	for _, m := range skb.Members {
-		if m.Name == "gso_segs" {
-			binary.NativeEndian.PutUint32(ctx[m.Offset.Bytes():], gsoSegs)
-			return ctx
+		if m.Name == name {
+			return make([]byte, skb.Size), m.Offset.Bytes()
 		}
 	}
-	t.Fatal("__sk_buff has no gso_segs")
-	return nil
+	t.Fatalf("__sk_buff has no %s", name)
+	return nil, 0
 }
 
 var (

@@ -54,17 +54,21 @@ const (
 	DNSHugeTXT = 20 * 200
 )
 
+// Counts are counts by two names: for DNS by rcode then qtype, for HTTP
+// by method then status.
+type Counts map[string]map[string]int
+
+func (c Counts) add(first, second string) {
+	if c[first] == nil {
+		c[first] = map[string]int{}
+	}
+	c[first][second]++
+}
+
 // DNSCounts are counts by rcode name (dns.RcodeToString: "NOERROR",
 // "NXDOMAIN", …; "timeout" on the client, "dropped" on the server), then by
 // qtype name ("A", "AAAA", …).
-type DNSCounts map[string]map[string]int
-
-func (c DNSCounts) add(rcode, qtype string) {
-	if c[rcode] == nil {
-		c[rcode] = map[string]int{}
-	}
-	c[rcode][qtype]++
-}
+type DNSCounts = Counts
 
 // DNSServeResult is dns-serve's result: what it answered, by transport
 // ("udp", "tcp"), and in total.

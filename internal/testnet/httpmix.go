@@ -34,14 +34,7 @@ func init() {
 
 // HTTPCounts are requests by method ("GET", "PROPFIND", …), then by status
 // ("200", "404", …; "none": the connection closed before a response).
-type HTTPCounts map[string]map[string]int
-
-func (c HTTPCounts) add(method, status string) {
-	if c[method] == nil {
-		c[method] = map[string]int{}
-	}
-	c[method][status]++
-}
+type HTTPCounts = Counts
 
 // HTTPServeResult is the result of http-mix-serve, tls-serve and
 // h2c-serve: the requests seen.
