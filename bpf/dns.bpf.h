@@ -36,8 +36,8 @@ struct dns_query {
 
 /*
  * Sized by the loader (--bpf.dns-table-entries). Preallocated: an insert
- * then takes a free element instead of allocating one, which halved what
- * tracking a query costs (BenchmarkPayloadCost, docs/benchmarks.md).
+ * takes a free element instead of allocating one in the packet path, and
+ * the memory is known at start (144 bytes an entry).
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

@@ -117,6 +117,11 @@ type Config struct {
 	// says both names were given.
 	budgetFlag     string
 	budgetConflict bool
+	// WithoutAppProtocol drops app_protocol from the flow and TCP
+	// families, summing each flow's protocols into one series
+	// (--no-collector.flows.app-protocol; Validate sets it).
+	WithoutAppProtocol bool
+	appProtocol        *bool // the flag, when AddFlags made it
 }
 
 // AddFlags registers --[no-]collector.<name> for every collector and the
@@ -145,6 +150,9 @@ func AddFlags(app *kingpin.Application) *Config {
 	app.Flag("collector.drain-interval",
 		"How often the kernel's tables are drained and their flows named between scrapes (each scrape drains too, so /metrics is always current). Shorter: a livelier live view and smaller kernel tables, more CPU.").
 		Default(DefaultDrainInterval.String()).DurationVar(&c.DrainInterval)
+	c.appProtocol = app.Flag("collector.flows.app-protocol",
+		"Label the flow and TCP series with app_protocol, the protocol each connection speaks (none before any payload, so a TCP flow that carries payload has two series: its handshakes, and the rest). With --no-collector.flows.app-protocol each flow's protocols are summed into one series.").
+		Default("true").Bool()
 	app.Flag("collector.flows.idle-ttl",
 		"A flow series without traffic for this long is dropped from /metrics, freeing its place in the budget.").
 		Default("5m").DurationVar(&c.IdleTTL)
@@ -189,6 +197,9 @@ func (c *Config) Deprecated() []string {
 // Validate reports flag values that cannot work.
 func (c *Config) Validate() error {
 	c.Deprecated()
+	if c.appProtocol != nil {
+		c.WithoutAppProtocol = !*c.appProtocol
+	}
 	if c.budgetConflict {
 		return errors.New("--collector.flows.max-series and --collector.max-series-per-family are one setting (the first is the deprecated name of the second): give only --collector.max-series-per-family")
 	}

@@ -116,7 +116,7 @@ func newDrainer(src Sources, cfg *Config, logger log.Logger) *Drainer {
 		// The first batch counts from here: the tables were loaded
 		// just before.
 		lastEnd: time.Now().UnixNano(),
-		names:   newResolutions(src.Resolver, cfg.HoldUnresolved),
+		names:   newResolutions(src.Resolver, cfg.HoldUnresolved, !cfg.WithoutAppProtocol),
 		stats:   drainStats{drains: map[string]uint64{TriggerInterval: 0, TriggerScrape: 0}},
 	}
 }

@@ -22,7 +22,7 @@ func newFlows(cfg *Config, src Sources) (drainedFamily, error) {
 	if src.Flows == nil || src.Resolver == nil {
 		return nil, errNoSource
 	}
-	return &flows{s: newStore[uint64, counters](append(src.Schema.identityLabels(), appLabel), cfg.MaxSeries,
+	return &flows{s: newStore[uint64, counters](withApp(src.Schema.identityLabels(), cfg), cfg.MaxSeries,
 		familySpec{"podflow_flow_transmit_bytes_total", "Bytes local sockets sent, IP header included (one per datagram: an IP-fragmented datagram counts one header), per flow."},
 		familySpec{"podflow_flow_transmit_packets_total", "Packets local sockets sent, per flow: wire segments (a GSO packet counts as its segments); a datagram sent as IP fragments counts once."},
 		familySpec{"podflow_flow_receive_bytes_total", "Bytes local sockets received, IP header included (one per datagram: a reassembled datagram counts one header), per flow."},

@@ -134,6 +134,14 @@ func (s Schema) identityLabels() []label {
 // dns, unknown).
 var appLabel = label{name: "app_protocol", value: func(e *Edge, _ uint32) string { return e.App.String() }}
 
+// withApp adds appLabel to labels unless cfg leaves it out.
+func withApp(labels []label, cfg *Config) []label {
+	if cfg.WithoutAppProtocol {
+		return labels
+	}
+	return append(labels, appLabel)
+}
+
 // protocolName names the IANA protocol numbers that matter; the rest are "other"
 // so the label stays bounded.
 func protocolName(p uint8) string {

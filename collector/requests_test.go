@@ -164,6 +164,39 @@ func TestAppProtocolLabel(t *testing.T) {
 	assertGolden(t, reg, "app_protocol", "podflow_flow_transmit_bytes_total", "podflow_tcp_retransmitted_segments_total", "podflow_tcp_rtt_seconds")
 }
 
+// With --no-collector.flows.app-protocol a flow's protocols are one
+// series, without the label: the sum of what each protocol counted.
+func TestWithoutAppProtocol(t *testing.T) {
+	src, clk := &fakeSource{}, &clock{now: time.Unix(1_800_000_000, 0)}
+	cfg := testConfig(100, "flows", "tcp")
+	cfg.WithoutAppProtocol = true
+	_, reg := newTestPodflow(t, cfg, src, newResolver(), HostSchema, clk)
+	k := webTo(addrDB)
+	for _, app := range []bpf.AppProtocol{bpf.AppNone, bpf.AppHTTP1, bpf.AppTLS} {
+		k.App = app
+		src.addFlow(k, bpf.FlowCounters{TxBytes: 100 + uint64(app), TxPackets: 1})
+		src.addTCP(k, tcpEvents(map[bpf.TCPEvent]uint64{bpf.TCPRetransmit: 1 + uint64(app)}))
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "app_protocol" {
+					t.Errorf("%s has app_protocol: %v", mf.GetName(), m.GetLabel())
+				}
+			}
+		}
+	}
+	for family, want := range map[string]float64{"podflow_flow_transmit_bytes_total": 304, "podflow_tcp_retransmitted_segments_total": 7} {
+		if got, ok := gathered(t, reg, family, map[string]string{"remote_workload": "db"}); !ok || got != want {
+			t.Errorf("%s: %v (found %v), want %v in one series", family, got, ok, want)
+		}
+	}
+}
+
 // A subscriber that fell behind is handed the requests of each edge and
 // kind summed, the overflow too.
 func TestMergeRequests(t *testing.T) {

@@ -42,6 +42,8 @@ type resolutions struct {
 	drain   uint64 // sequence number of the current drain
 
 	holdFor time.Duration
+	// apps: edges keep their flow's application protocol.
+	apps bool
 	held    map[bpf.FlowKey]*heldFlow
 	swept   int64 // when expire last swept, unix nanoseconds
 	stats   [bpf.NumTables]resolutionStats
@@ -89,10 +91,14 @@ type resolutionStats struct {
 // expired.
 const maxHeld = 1 << 17
 
-func newResolutions(r Resolver, holdFor time.Duration) *resolutions {
+// newResolutions names flows with r, holding unnamed ones for holdFor;
+// apps: edges keep their flow's application protocol (else none: the
+// protocols of a flow end in one series).
+func newResolutions(r Resolver, holdFor time.Duration, apps bool) *resolutions {
 	return &resolutions{
 		resolver: r, ids: newIdentities(), keys: map[bpf.FlowKey]resolvedFlow{},
 		drainKeys: map[bpf.FlowKey]drainAnswer{}, holdFor: holdFor, held: map[bpf.FlowKey]*heldFlow{},
+		apps: apps,
 	}
 }
 
@@ -168,9 +174,13 @@ func (rs *resolutions) resolve(k bpf.FlowKey, now int64) drainAnswer {
 		rs.counted = time.Now()
 	}
 	local, remote, port, named := rs.resolver.Resolve(k, rs.counted)
+	app := k.App
+	if !rs.apps {
+		app = bpf.AppNone
+	}
 	l, r := rs.ids.get(local, now), rs.ids.get(remote, now)
 	a := drainAnswer{
-		edge:    newEdge(&l.Identity, &r.Identity, k.Role, k.Protocol, port, k.App),
+		edge:    newEdge(&l.Identity, &r.Identity, k.Role, k.Protocol, port, app),
 		named:   named,
 		unknown: local == unknownPeer || remote == unknownPeer,
 	}

@@ -50,7 +50,7 @@ func newTCP(cfg *Config, src Sources) (drainedFamily, error) {
 	if src.TCP == nil || src.Resolver == nil {
 		return nil, errNoSource
 	}
-	labels := slices.Clip(append(src.Schema.identityLabels(), appLabel))
+	labels := slices.Clip(withApp(src.Schema.identityLabels(), cfg))
 	reason := label{name: "reason", value: func(_ *Edge, variant uint32) string { return failureReasons[bpf.TCPEvent(variant)] }}
 	return &tcp{
 		handshakes: newStore[uint64, counters](labels, cfg.MaxSeries,
