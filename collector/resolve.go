@@ -43,10 +43,10 @@ type resolutions struct {
 
 	holdFor time.Duration
 	// apps: edges keep their flow's application protocol.
-	apps bool
-	held    map[bpf.FlowKey]*heldFlow
-	swept   int64 // when expire last swept, unix nanoseconds
-	stats   [bpf.NumTables]resolutionStats
+	apps  bool
+	held  map[bpf.FlowKey]*heldFlow
+	swept int64 // when expire last swept, unix nanoseconds
+	stats [bpf.NumTables]resolutionStats
 }
 
 type resolvedFlow struct {
