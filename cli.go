@@ -181,10 +181,14 @@ func logAttached(logger log.Logger, features bpf.Features, root string) {
 	attached := 0
 	status := features.Programs
 	for _, st := range status {
-		if st.Attached {
+		switch {
+		case st.Attached && bpf.RunAtDrain(st.Name):
+			attached++
+			level.Info(logger).Log("msg", "loaded eBPF program, run at each drain (never attached)", "program", st.Name)
+		case st.Attached:
 			attached++
 			level.Info(logger).Log("msg", "attached eBPF program", "program", st.Name, "cgroup_root", root)
-		} else {
+		default:
 			level.Warn(logger).Log("msg", "eBPF program not attached; its metrics stay empty", "program", st.Name, "err", st.Err)
 		}
 	}

@@ -37,6 +37,10 @@ type Config struct {
 	// DNSTimeout is how long a query waits for its response before it
 	// counts as a timeout; zero means DefaultDNSTimeout.
 	DNSTimeout time.Duration
+	// dnsTableSet and dnsTimeoutSet: the flags were given (a zero given
+	// is an error; a zero Config field, as a library user leaves it, the
+	// default).
+	dnsTableSet, dnsTimeoutSet bool
 }
 
 // Defaults of the DNS flags.
@@ -73,14 +77,14 @@ func AddFlags(app *kingpin.Application) *Config {
 		"Flows and request kinds (DNS response code and question type; HTTP method and status class) each of the two rotating DNS and HTTP request tables holds. Requests beyond it are counted in the __overflow__ series.").
 		Default("8192").Uint32Var(&c.RequestTableEntries)
 	app.Flag("bpf.dns-table-entries",
-		"DNS queries that can await their response at once (144 bytes each, preallocated; 0: the default). A query beyond it is not counted; podflow_bpf_payload_events_total{protocol=\"dns\",event=\"table_full\"} says how many.").
-		Default(strconv.Itoa(DefaultDNSTableEntries)).Uint32Var(&c.DNSTableEntries)
+		"DNS queries that can await their response at once (144 bytes each, preallocated). A query beyond it is not counted; podflow_bpf_payload_events_total{protocol=\"dns\",event=\"table_full\"} says how many.").
+		Default(strconv.Itoa(DefaultDNSTableEntries)).IsSetByUser(&c.dnsTableSet).Uint32Var(&c.DNSTableEntries)
 	app.Flag("bpf.dns-ports",
 		"Port whose UDP datagrams and TCP connections are parsed as DNS, as client or server; repeat for more (at most 4).").
 		Default("53").Uint16ListVar(&c.DNSPorts)
 	app.Flag("bpf.dns-timeout",
 		"How long a DNS query waits for its response; then it counts as rcode=\"timeout\" (at the first drain after). Resolvers retry after 5s (glibc's resolv.conf timeout).").
-		Default(DefaultDNSTimeout.String()).DurationVar(&c.DNSTimeout)
+		Default(DefaultDNSTimeout.String()).IsSetByUser(&c.dnsTimeoutSet).DurationVar(&c.DNSTimeout)
 	return c
 }
 
@@ -134,8 +138,11 @@ func (c *Config) Validate() error {
 			return errors.New("--bpf.dns-ports: port 0 is not a port")
 		}
 	}
-	if c.DNSTimeout < 0 {
-		return fmt.Errorf("--bpf.dns-timeout=%s: must not be negative", c.DNSTimeout)
+	if c.DNSTimeout < 0 || c.dnsTimeoutSet && c.DNSTimeout == 0 {
+		return fmt.Errorf("--bpf.dns-timeout=%s: must be positive", c.DNSTimeout)
+	}
+	if c.dnsTableSet && c.DNSTableEntries == 0 {
+		return errors.New("--bpf.dns-table-entries must be at least 1")
 	}
 	cpus, err := ebpf.PossibleCPU()
 	if err != nil {

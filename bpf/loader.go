@@ -41,6 +41,13 @@ const (
 	ProgExpireDNSQueries = podflowProgExpireDnsQueries
 )
 
+// RunAtDrain says whether program name is run by the exporter at each
+// drain (BPF_PROG_TEST_RUN) rather than attached to a hook:
+// ProgFoldSockets, ProgExpireDNSQueries. Its status's Attached means "in use".
+func RunAtDrain(name string) bool {
+	return name == ProgFoldSockets || name == ProgExpireDNSQueries
+}
+
 // newConnectionsEntries bounds the table of new connections to translated
 // services (DrainNewConnections): the connections one drain interval (a
 // second) can start before the oldest are translated at the scrape instead.

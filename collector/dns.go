@@ -23,7 +23,7 @@ func newDNS(cfg *Config, src Sources) (drainedFamily, error) {
 			variantLabel("qtype", 0, func(q uint8) string { return bpf.DNSQType(q).String() }),
 		},
 		counts: familySpec{"podflow_dns_requests_total",
-			"DNS requests (standard queries) of local sockets by response code (RFC 1035/6895 names; timeout: no response within --bpf.dns-timeout) and question type, per flow: on clients (role=client) the queries they sent, on servers (role=server) those they answered."},
+			"DNS requests (standard queries) of local sockets by response code (RFC 1035/6895 names; timeout: no response within --bpf.dns-timeout) and question type, per flow: on clients (role=client) the queries they sent, on servers (role=server) the queries they received, answered or timed out. An ICMP error instead of a response (no server on the port) is a timeout."},
 		histogram: bpf.HistDNS,
 		durations: familySpec{"podflow_dns_request_duration_seconds",
 			"Time from a DNS query to its response, as the local socket saw them: on a client from query sent to response received, on a server from query received to response sent, per flow."},
