@@ -177,7 +177,7 @@ func TestTLSAndH2CHelpers(t *testing.T) {
 		{"h2c-serve", "h2c-get", "http", "HTTP/2.0"},
 	} {
 		srv := Start(t, p.server, p.serverCg, c.serve, p.addr(8443).String())
-		got := httpGetResult(t, RunHelper(t, p.client, p.clientCg, c.get, c.scheme+"://"+p.addr(8443).String()+"/status/404", "7"))
+		got := decoded[HTTPResult](t, RunHelper(t, p.client, p.clientCg, c.get, c.scheme+"://"+p.addr(8443).String()+"/status/404", "7"))
 		if !reflect.DeepEqual(got.Counts, HTTPCounts{"GET": {"404": 7}}) || got.Conns != 1 || got.Proto != c.proto {
 			t.Errorf("%s = %+v, want 7 × 404 on one %s connection", c.get, got, c.proto)
 		}

@@ -371,17 +371,13 @@ func dnsAsk(args []string) (string, error) {
 // its result.
 func DNSAsk(t testing.TB, ns *Netns, cg *Cgroup, server string, plan DNSPlan) DNSAskResult {
 	t.Helper()
-	var res DNSAskResult
-	decodeResult(t, RunHelper(t, ns, cg, "dns-ask", server, mustJSON(t, plan)), &res)
-	return res
+	return decoded[DNSAskResult](t, RunHelper(t, ns, cg, "dns-ask", server, mustJSON(t, plan)))
 }
 
 // DNSServeStop stops a dns-serve helper and returns its result.
 func DNSServeStop(t testing.TB, p *Proc) DNSServeResult {
 	t.Helper()
-	var res DNSServeResult
-	decodeResult(t, p.Stop(), &res)
-	return res
+	return decoded[DNSServeResult](t, p.Stop())
 }
 
 func mustJSON(t testing.TB, v any) string {
@@ -393,9 +389,12 @@ func mustJSON(t testing.TB, v any) string {
 	return string(b)
 }
 
-func decodeResult(t testing.TB, s string, v any) {
+// decoded returns a helper's JSON result s as a T.
+func decoded[T any](t testing.TB, s string) T {
 	t.Helper()
-	if err := json.Unmarshal([]byte(s), v); err != nil {
+	var v T
+	if err := json.Unmarshal([]byte(s), &v); err != nil {
 		t.Fatalf("helper result %q: %v", s, err)
 	}
+	return v
 }

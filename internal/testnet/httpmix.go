@@ -247,21 +247,12 @@ func httpMixGet(args []string) (string, error) {
 // "http://10.0.0.2:8080") and returns its result.
 func HTTPMixGet(t testing.TB, ns *Netns, cg *Cgroup, url string, plan HTTPPlan) HTTPResult {
 	t.Helper()
-	return httpGetResult(t, RunHelper(t, ns, cg, "http-mix-get", url, mustJSON(t, plan)))
+	return decoded[HTTPResult](t, RunHelper(t, ns, cg, "http-mix-get", url, mustJSON(t, plan)))
 }
 
 // HTTPServeStop stops an http-mix-serve, tls-serve or h2c-serve helper and
 // returns its result.
 func HTTPServeStop(t testing.TB, p *Proc) HTTPServeResult {
 	t.Helper()
-	var res HTTPServeResult
-	decodeResult(t, p.Stop(), &res)
-	return res
-}
-
-func httpGetResult(t testing.TB, s string) HTTPResult {
-	t.Helper()
-	var res HTTPResult
-	decodeResult(t, s, &res)
-	return res
+	return decoded[HTTPServeResult](t, p.Stop())
 }
