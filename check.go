@@ -142,11 +142,8 @@ func checkPrograms(c *checker, f *flags, root string) {
 		c.report(verdictFail, "cgroup2", err.Error(), "")
 		return
 	}
-	tracer, err := bpf.Load(f.bpf, bpf.Options{
-		CgroupRoot: root, ScopeCgroupID: scope, Programs: f.collector.Programs(),
-		CountTCPEvents: true, RecordConnectLatency: true, EphemeralPorts: bpf.ReadEphemeralPortRange(),
-		TrackDNS: f.collector.IsEnabled("dns"), TrackHTTP: f.collector.IsEnabled("http"),
-	})
+	// Translation needs a cluster, which check-system does not start.
+	tracer, err := bpf.Load(f.bpf, loadOptions(f, root, scope, false))
 	if err != nil {
 		c.report(verdictFail, "tables", err.Error(), "lower --bpf.*-table-entries, or grant what the error names")
 		return

@@ -19,10 +19,12 @@ import (
 
 	"github.com/podflow/podflow_exporter/bpf"
 	"github.com/podflow/podflow_exporter/collector"
+	"github.com/podflow/podflow_exporter/flow"
 	"github.com/podflow/podflow_exporter/internal/cgroups"
 	"github.com/podflow/podflow_exporter/internal/logging"
 	"github.com/podflow/podflow_exporter/kube"
 	"github.com/podflow/podflow_exporter/live"
+	"github.com/podflow/podflow_exporter/naming"
 	"github.com/podflow/podflow_exporter/translation"
 )
 
@@ -35,6 +37,7 @@ type flags struct {
 	log         *logging.Config
 	bpf         *bpf.Config
 	collector   *collector.Config
+	flow        *flow.Config
 	translation *translation.Config
 	kube        *kube.Config
 	top         *topConfig
@@ -60,10 +63,11 @@ func newApp() (*kingpin.Application, *flags) {
 		StringVar(&f.cgroupRoot)
 	app.Flag("host.remote",
 		"Without Kubernetes, name remote peers by their address or only by its class (loopback, private, link_local, multicast, public, unspecified). One of: [address, class]").
-		Default(string(collector.RemoteByAddress)).EnumVar(&f.hostRemote, string(collector.RemoteByAddress), string(collector.RemoteByClass))
+		Default(string(naming.RemoteByAddress)).EnumVar(&f.hostRemote, string(naming.RemoteByAddress), string(naming.RemoteByClass))
 	f.log = logging.AddFlags(app)
 	f.bpf = bpf.AddFlags(app)
 	f.collector = collector.AddFlags(app)
+	f.flow = flow.AddFlags(app)
 	f.translation = translation.AddFlags(app)
 	f.kube = kube.AddFlags(app)
 	f.live = live.AddFlags(app)
@@ -79,6 +83,9 @@ func newApp() (*kingpin.Application, *flags) {
 // so that bad input leaves nothing attached.
 func validate(f *flags) error {
 	if err := f.collector.Validate(); err != nil {
+		return err
+	}
+	if err := f.flow.Validate(); err != nil {
 		return err
 	}
 	if err := f.live.Validate(); err != nil {
@@ -173,6 +180,23 @@ func dropReasons(logger log.Logger) map[uint32]string {
 		return map[uint32]string{}
 	}
 	return names
+}
+
+// loadOptions are the eBPF programs and settings the enabled collectors
+// need, for serve and check-system alike. translate: connections to
+// services are kept apart for translation.
+func loadOptions(f *flags, root string, scope uint64, translate bool) bpf.Options {
+	return bpf.Options{
+		CgroupRoot:           root,
+		ScopeCgroupID:        scope,
+		Programs:             f.collector.Programs(),
+		CountTCPEvents:       f.collector.IsEnabled("tcp"),
+		RecordConnectLatency: f.collector.IsEnabled("latency"),
+		EphemeralPorts:       bpf.ReadEphemeralPortRange(),
+		TranslateServices:    translate,
+		TrackDNS:             f.collector.IsEnabled("dns"),
+		TrackHTTP:            f.collector.IsEnabled("http"),
+	}
 }
 
 // logAttached says what the kernel allowed: each program attached or why

@@ -24,10 +24,12 @@ import (
 
 	"github.com/podflow/podflow_exporter/bpf"
 	"github.com/podflow/podflow_exporter/collector"
+	"github.com/podflow/podflow_exporter/flow"
 	"github.com/podflow/podflow_exporter/internal/cgroups"
 	"github.com/podflow/podflow_exporter/internal/logging"
 	"github.com/podflow/podflow_exporter/kube"
 	"github.com/podflow/podflow_exporter/live"
+	"github.com/podflow/podflow_exporter/naming"
 	"github.com/podflow/podflow_exporter/translation"
 )
 
@@ -107,7 +109,7 @@ func serve(f *flags, logger log.Logger) error {
 			CacheEntries: int(f.bpf.FlowTableEntries),
 			// A translation is needed at each drain while the connection
 			// lasts: keep it as long as a series would be.
-			TTL: f.collector.IdleTTL,
+			TTL: f.flow.IdleTTL,
 		}, logger)
 		defer translator.Close()
 	}
@@ -115,17 +117,7 @@ func serve(f *flags, logger log.Logger) error {
 	if err != nil {
 		return fmt.Errorf("--cgroup.root: %w", err)
 	}
-	tracer, err := bpf.Load(f.bpf, bpf.Options{
-		CgroupRoot:           root,
-		ScopeCgroupID:        scope,
-		Programs:             f.collector.Programs(),
-		CountTCPEvents:       f.collector.IsEnabled("tcp"),
-		RecordConnectLatency: f.collector.IsEnabled("latency"),
-		EphemeralPorts:       bpf.ReadEphemeralPortRange(),
-		TranslateServices:    translator != nil && translator.Err() == nil,
-		TrackDNS:             f.collector.IsEnabled("dns"),
-		TrackHTTP:            f.collector.IsEnabled("http"),
-	})
+	tracer, err := bpf.Load(f.bpf, loadOptions(f, root, scope, translator != nil && translator.Err() == nil))
 	if err != nil {
 		return err
 	}
@@ -140,13 +132,19 @@ func serve(f *flags, logger log.Logger) error {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	src := collector.Sources{Flows: tracer, TCP: tracer, Latency: tracer, Drops: tracer, Requests: tracer, Tracer: tracer}
+	src := collector.Sources{Tracer: tracer}
 	if f.collector.IsEnabled("drops") {
 		src.DropReasons = dropReasons(logger)
 	}
-	if err := identities(ctx, f, root, restConfig, &src, tracer, translator, logger); err != nil {
+	resolver, err := identities(ctx, f, root, restConfig, &src, tracer, translator, logger)
+	if err != nil {
 		return err
 	}
+	pipeline, err := flow.New(f.flow, flow.Options{Inputs: flow.FromTracer(tracer, f.collector.Tables()...), Resolver: resolver}, logger)
+	if err != nil {
+		return err
+	}
+	src.Pipeline = pipeline
 	pf, err := collector.New(f.collector, src, logger)
 	if err != nil {
 		return err
@@ -154,13 +152,13 @@ func serve(f *flags, logger log.Logger) error {
 	defer pf.Close()
 	// The drain loop ends before the tables close.
 	drainLoop := make(chan struct{})
-	go func() { defer close(drainLoop); pf.Run(ctx, f.collector.DrainInterval) }()
+	go func() { defer close(drainLoop); pipeline.Run(ctx) }()
 	defer func() { cancel(); <-drainLoop }()
-	level.Info(logger).Log("msg", "enabled collectors", "collectors", fmt.Sprint(pf.Running()), "drain_interval", f.collector.DrainInterval)
+	level.Info(logger).Log("msg", "enabled collectors", "collectors", fmt.Sprint(pf.Running()), "drain_interval", pipeline.Interval())
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(versioncollector.NewCollector("podflow"), pf)
-	view, err := liveView(f, src.Schema, pf, reg)
+	view, err := liveView(f, pipeline, reg)
 	if err != nil {
 		return err
 	}
@@ -171,17 +169,14 @@ func serve(f *flags, logger log.Logger) error {
 	return serveUntilDone(signalled, listeners, mux, f, view, logger)
 }
 
-// liveView returns the live view fed by pf's drains, nil when
+// liveView returns the live view fed by the pipeline's drains, nil when
 // --no-web.live-view.
-func liveView(f *flags, schema collector.Schema, pf *collector.Podflow, reg *prometheus.Registry) (*live.Model, error) {
+func liveView(f *flags, pipeline *flow.Drainer, reg *prometheus.Registry) (*live.Model, error) {
 	if !f.live.Enabled {
 		return nil, nil
 	}
 	opts := live.Options{
-		Schema:     schema,
 		MaxEdges:   f.collector.MaxSeries,
-		IdleTTL:    f.collector.IdleTTL,
-		RateWindow: f.collector.DrainInterval,
 		MaxClients: f.live.MaxClients,
 	}
 	if f.live.PrometheusURL != "" {
@@ -191,33 +186,31 @@ func liveView(f *flags, schema collector.Schema, pf *collector.Podflow, reg *pro
 		}
 		opts.Cluster = c
 	}
-	view := live.New(opts)
-	pf.Drainer().Subscribe("live_view", view)
+	view := live.New(pipeline, opts)
 	reg.MustRegister(view)
 	return view, nil
 }
 
-// identities sets how flows are named: from a Kubernetes cache when a
+// identities returns how flows are named: from a Kubernetes cache when a
 // cluster is configured (restConfig from --kube.config, or in-cluster), else
-// host mode.
+// host mode. In Kubernetes mode it sets the cache's and translation's
+// status in src.
 func identities(ctx context.Context, f *flags, root string, restConfig *rest.Config, src *collector.Sources,
-	tracer *bpf.Tracer, translator *translation.Translator, logger log.Logger) error {
+	tracer *bpf.Tracer, translator *translation.Translator, logger log.Logger) (naming.Resolver, error) {
 	cgroupIndex := cgroups.NewIndex(root)
 	if restConfig == nil {
 		level.Info(logger).Log("msg", "no Kubernetes cluster configured (no --kube.config, not in a pod): host mode, local side named by cgroup, remote side by address", "host_remote", f.hostRemote)
-		src.Resolver = collector.NewHostResolver(cgroupIndex, collector.RemoteNaming(f.hostRemote))
-		src.Schema = collector.HostSchema
-		return nil
+		return naming.NewHostResolver(cgroupIndex, naming.RemoteNaming(f.hostRemote)), nil
 	}
 	logging.RouteKlog(logger)
 	restConfig.UserAgent = "podflow_exporter/" + version.Version
 	cache, err := kube.NewCache(restConfig, f.kube, logger)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	cache.Run(ctx)
 	go func() { <-ctx.Done(); cache.Stop() }()
-	var tr collector.Translator
+	var tr naming.Translator
 	if translator != nil {
 		src.Translation = translationStats(translator.Stats)
 		if translator.Err() == nil {
@@ -225,13 +218,11 @@ func identities(ctx context.Context, f *flags, root string, restConfig *rest.Con
 			translator.Run(ctx, cache, tracer)
 		}
 	}
-	resolver := collector.NewKubeResolver(cache, cgroupIndex, f.kube.Aggregation, tr)
-	src.Resolver = resolver
+	resolver := naming.NewKubeResolver(cache, cgroupIndex, f.kube.Aggregation, f.kube.PodLabels, tr)
 	src.Kube = resolver
-	src.Schema = collector.KubeSchema(f.kube.Aggregation, f.kube.PodLabels)
 	level.Info(logger).Log("msg", "Kubernetes mode: flows named from the API server's pods, services, endpoint slices and nodes",
 		"api_server", restConfig.Host, "node", f.kube.NodeName, "aggregation", f.kube.Aggregation)
-	return nil
+	return resolver, nil
 }
 
 // translationStats reports on translation for its collector.

@@ -177,7 +177,7 @@ func newMux(reg *prometheus.Registry, view *live.Model, f *flags, logger log.Log
 // scrapes; OpenMetrics is served to scrapers that ask for it.
 func metricsHandler(reg *prometheus.Registry, f *flags, logger log.Logger) http.Handler {
 	opts := promhttp.HandlerOpts{
-		ErrorLog:            slogErrorLog{logger},
+		ErrorLog:            promhttpErrorLog{logger},
 		ErrorHandling:       promhttp.ContinueOnError,
 		MaxRequestsInFlight: f.maxRequests,
 		EnableOpenMetrics:   true,
@@ -224,10 +224,10 @@ func (d *disconnectWriter) Write(b []byte) (int, error) {
 // Unwrap gives http.ResponseController the connection's writer.
 func (d *disconnectWriter) Unwrap() http.ResponseWriter { return d.ResponseWriter }
 
-// slogErrorLog adapts the logger to promhttp's error log.
-type slogErrorLog struct{ logger log.Logger }
+// promhttpErrorLog adapts the logger to promhttp's error log.
+type promhttpErrorLog struct{ logger log.Logger }
 
-func (l slogErrorLog) Println(v ...any) {
+func (l promhttpErrorLog) Println(v ...any) {
 	level.Error(l.logger).Log("msg", "serving metrics", "err", fmt.Sprint(v...))
 }
 

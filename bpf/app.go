@@ -180,6 +180,21 @@ type RequestIncrement struct {
 	Count uint64
 }
 
+// Variant keys the increments of one flow that sum together: one per
+// Request, its code in the requests table.
+func (r *RequestIncrement) Variant() uint32 { return r.Request.code() }
+
+// Add adds the requests of o, of the same Request, to r.
+func (r *RequestIncrement) Add(o *RequestIncrement) { r.Count += o.Count }
+
+// code is the requests table's code of r, which requestOf decodes.
+func (r Request) code() uint32 {
+	if r.Kind == RequestHTTP {
+		return uint32(httpRequestBase) + uint32(r.Method)*httpClassSlots + uint32(r.StatusClass)
+	}
+	return uint32(r.RCode)*dnsQTypeSlots + uint32(r.QType)
+}
+
 // requestCounters is struct request_counters.
 type requestCounters struct {
 	_        structs.HostLayout
@@ -219,22 +234,6 @@ func (o *RequestOverflow) Requests() []RequestIncrement {
 
 func (c *requestCounters) Add(o *requestCounters) { c.Requests += o.Requests }
 func (c *requestCounters) sub(o *requestCounters) { c.Requests -= o.Requests }
-
-// DrainRequests drains the DNS and HTTP requests of every flow, one call
-// of fn per flow and Request that gained some.
-func (t *Tracer) DrainRequests(fn func(FlowKey, RequestIncrement)) (overflow RequestOverflow, err error) {
-	return drainTable[requestCounters, RequestOverflow](t, TableRequests, func(k FlowKey, code uint32, perCPU []requestCounters) {
-		r, ok := requestOf(code & requestCodeMask)
-		if !ok {
-			return // not written by this object's programs
-		}
-		inc := RequestIncrement{Request: r}
-		for i := range perCPU {
-			inc.Count += perCPU[i].Requests
-		}
-		fn(k, inc)
-	})
-}
 
 // PayloadEvent counts payload the programs saw but could not use (enum
 // payload_event): never a wrong count, but requests not counted or not

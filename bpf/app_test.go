@@ -22,7 +22,7 @@ type requestKey struct {
 func drainRequests(t testing.TB, tr *Tracer) (map[requestKey]uint64, RequestOverflow) {
 	t.Helper()
 	out := map[requestKey]uint64{}
-	overflow, err := tr.DrainRequests(func(k FlowKey, inc RequestIncrement) {
+	overflow, err := Requests.Drain(tr, func(k FlowKey, inc RequestIncrement) {
 		rk := requestKey{k, inc.Request}
 		if _, seen := out[rk]; seen {
 			t.Errorf("request %+v drained twice", rk)

@@ -45,7 +45,7 @@ func (h *histogram) median() int {
 func drainLatency(t testing.TB, tr *Tracer) map[Histogram]map[FlowKey]*histogram {
 	t.Helper()
 	out := map[Histogram]map[FlowKey]*histogram{}
-	ov, err := tr.DrainLatency(func(k FlowKey, inc LatencyIncrement) {
+	ov, err := Latency.Drain(tr, func(k FlowKey, inc LatencyIncrement) {
 		kind, bucket := inc.Histogram, inc.Bucket
 		if out[kind] == nil {
 			out[kind] = map[FlowKey]*histogram{}

@@ -113,10 +113,10 @@ var (
 )
 
 // drainSum drains a table into a map of each flow's increment, and the overflow.
-func drainSum[V any](t testing.TB, drain func(func(FlowKey, V)) (V, error)) (map[FlowKey]V, V) {
+func drainSum[V any](t testing.TB, tr *Tracer, table *TableDef[V, V]) (map[FlowKey]V, V) {
 	t.Helper()
 	flows := map[FlowKey]V{}
-	overflow, err := drain(func(k FlowKey, v V) {
+	overflow, err := table.Drain(tr, func(k FlowKey, v V) {
 		if _, seen := flows[k]; seen {
 			t.Errorf("flow %+v drained twice", k)
 		}
@@ -133,20 +133,20 @@ func drainSum[V any](t testing.TB, drain func(func(FlowKey, V)) (V, error)) (map
 // bytes were of (drainFlowsByApp).
 func drainFlows(t testing.TB, tr *Tracer) (map[FlowKey]FlowCounters, FlowCounters) {
 	t.Helper()
-	flows, overflow := drainSum(t, tr.DrainFlows)
+	flows, overflow := drainSum(t, tr, Flows)
 	return anyApp(flows, (*FlowCounters).Add), overflow
 }
 
 // drainFlowsByApp drains the flows table, keeping apart each application protocol.
 func drainFlowsByApp(t testing.TB, tr *Tracer) (map[FlowKey]FlowCounters, FlowCounters) {
 	t.Helper()
-	return drainSum(t, tr.DrainFlows)
+	return drainSum(t, tr, Flows)
 }
 
 // drainTCP drains the TCP table, each flow's application protocols summed.
 func drainTCP(t testing.TB, tr *Tracer) (map[FlowKey]TCPCounters, TCPCounters) {
 	t.Helper()
-	flows, overflow := drainSum(t, tr.DrainTCP)
+	flows, overflow := drainSum(t, tr, TCP)
 	return anyApp(flows, (*TCPCounters).Add), overflow
 }
 
@@ -172,7 +172,7 @@ type dropKey struct {
 func drainDrops(t testing.TB, tr *Tracer) (map[dropKey]DropCounters, DropCounters) {
 	t.Helper()
 	drops := map[dropKey]DropCounters{}
-	overflow, err := tr.DrainDrops(func(k FlowKey, d DropIncrement) {
+	overflow, err := Drops.Drain(tr, func(k FlowKey, d DropIncrement) {
 		dk := dropKey{k, d.Reason}
 		if _, seen := drops[dk]; seen {
 			t.Errorf("drop %+v drained twice", dk)

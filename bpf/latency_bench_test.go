@@ -74,10 +74,10 @@ func every(d time.Duration, fn func()) (stop func()) {
 
 // drainAll drains each of the tracer's tables once, discarding the flows.
 func drainAll(b *testing.B, tr *Tracer) {
-	_, e1 := tr.DrainFlows(func(FlowKey, FlowCounters) {})
-	_, e2 := tr.DrainTCP(func(FlowKey, TCPCounters) {})
-	_, e3 := tr.DrainLatency(func(FlowKey, LatencyIncrement) {})
-	_, e4 := tr.DrainDrops(func(FlowKey, DropIncrement) {})
+	_, e1 := Flows.Drain(tr, func(FlowKey, FlowCounters) {})
+	_, e2 := TCP.Drain(tr, func(FlowKey, TCPCounters) {})
+	_, e3 := Latency.Drain(tr, func(FlowKey, LatencyIncrement) {})
+	_, e4 := Drops.Drain(tr, func(FlowKey, DropIncrement) {})
 	if err := errors.Join(e1, e2, e3, e4); err != nil {
 		b.Errorf("drain: %v", err) // not Fatal: called from the drain goroutine
 	}

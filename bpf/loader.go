@@ -207,27 +207,15 @@ func Load(cfg *Config, opts Options) (*Tracer, error) {
 	}
 	t.replacements = mapsByName(&t.objs)
 	t.services = newServiceTable(t.objs.TranslatedServices, services)
-	for _, tbl := range []struct {
-		id       Table
-		outer    *ebpf.Map
-		inner    *ebpf.MapSpec
-		overflow *ebpf.Map
-		size     uint32
-	}{
-		{TableFlows, t.objs.Flows, specs.Flows.InnerMap, t.objs.FlowsOverflow, cfg.FlowTableEntries},
-		{TableTCP, t.objs.TcpEvents, specs.TcpEvents.InnerMap, t.objs.TcpOverflow, cfg.TCPTableEntries},
-		{TableLatency, t.objs.Latency, specs.Latency.InnerMap, t.objs.LatencyOverflow, cfg.LatencyTableEntries},
-		{TableDrops, t.objs.Drops, specs.Drops.InnerMap, t.objs.DropsOverflow, cfg.DropTableEntries},
-		{TableRequests, t.objs.Requests, specs.Requests.InnerMap, t.objs.RequestsOverflow, cfg.RequestTableEntries},
-	} {
-		r, err := newRotatingTable(tbl.id.String(), tbl.outer, tbl.inner, tbl.size, tbl.overflow)
+	for _, l := range tableLayouts {
+		m := l.maps(&t.objs, &specs.podflowMapSpecs)
+		r, err := newRotatingTable(l.name, m.outer, m.inner, l.entries(cfg), m.overflow)
 		if err != nil {
 			t.Close()
 			return nil, err
 		}
-		// Drop tables use all of the variant for the reason.
-		r.clientPort = tbl.id != TableDrops
-		t.tables[tbl.id] = r
+		r.clientPort = l.clientPort
+		t.tables[l.id] = r
 	}
 
 	if err := t.loadPrograms(spec, specs, opts); err != nil {

@@ -4,6 +4,7 @@
 package bpf
 
 import (
+	"maps"
 	"net/netip"
 	"structs"
 )
@@ -105,6 +106,10 @@ func (c *FlowCounters) Add(o *FlowCounters) {
 	c.RxPackets += o.RxPackets
 }
 
+// Variant keys the increments of one flow that sum together (see
+// LatencyIncrement.Variant): a flow has one set of FlowCounters.
+func (c *FlowCounters) Variant() uint32 { return 0 }
+
 func (c *FlowCounters) sub(o *FlowCounters) {
 	c.TxBytes -= o.TxBytes
 	c.TxPackets -= o.TxPackets
@@ -132,6 +137,22 @@ const (
 	NumTCPEvents          = int(podflowTcpEventTCP_EV_MAX)
 )
 
+// connectFailures name the failed-connect events (connect_failure in
+// tcp.bpf.h says which error is which).
+var connectFailures = map[TCPEvent]string{
+	TCPFailRefused:     "refused",
+	TCPFailTimeout:     "timeout",
+	TCPFailUnreachable: "unreachable",
+	TCPFailReset:       "reset",
+	TCPFailAborted:     "aborted",
+	TCPFailOther:       "other",
+}
+
+// ConnectFailureReasons returns the name of each TCP event that is a failed
+// connect (podflow_tcp_connect_failures_total's reason label), a new map
+// each call.
+func ConnectFailureReasons() map[TCPEvent]string { return maps.Clone(connectFailures) }
+
 // TCPCounters count handshake outcomes of one flow.
 // The layout matches struct tcp_counters.
 type TCPCounters struct {
@@ -145,6 +166,10 @@ func (c *TCPCounters) Add(o *TCPCounters) {
 		c.Events[i] += o.Events[i]
 	}
 }
+
+// Variant keys the increments of one flow that sum together: a flow has
+// one set of TCPCounters.
+func (c *TCPCounters) Variant() uint32 { return 0 }
 
 func (c *TCPCounters) sub(o *TCPCounters) {
 	for i := range c.Events {
@@ -164,23 +189,6 @@ const (
 	TableRequests = Table(podflowFlowTableIdTABLE_REQUESTS)
 	NumTables     = int(podflowFlowTableIdTABLE_MAX) // how many tables there are
 )
-
-func (t Table) String() string {
-	switch t {
-	case TableFlows:
-		return "flows"
-	case TableTCP:
-		return "tcp_events"
-	case TableLatency:
-		return "latency"
-	case TableDrops:
-		return "drops"
-	case TableRequests:
-		return "requests"
-	default:
-		return "unknown"
-	}
-}
 
 // UpdateFailure says why a program could not insert a flow (enum update_failure).
 type UpdateFailure int
@@ -239,6 +247,13 @@ type LatencyIncrement struct {
 	LatencyBucket
 }
 
+// Variant keys the increments of one flow that sum together: one per
+// histogram and bucket (LATENCY_VARIANT in podflow.h).
+func (l *LatencyIncrement) Variant() uint32 { return uint32(l.Histogram)<<8 | uint32(l.Bucket) }
+
+// Add adds the samples of o, of the same histogram and bucket, to l.
+func (l *LatencyIncrement) Add(o *LatencyIncrement) { l.LatencyBucket.Add(&o.LatencyBucket) }
+
 // DropIncrement is what one flow's drops for one reason gained, summed
 // over CPUs. Reason is the kernel's enum skb_drop_reason value
 // (DropReasons names it).
@@ -246,6 +261,13 @@ type DropIncrement struct {
 	Reason uint32
 	DropCounters
 }
+
+// Variant keys the increments of one flow that sum together: one per
+// drop reason.
+func (d *DropIncrement) Variant() uint32 { return d.Reason }
+
+// Add adds the drops of o, of the same reason, to d.
+func (d *DropIncrement) Add(o *DropIncrement) { d.DropCounters.Add(&o.DropCounters) }
 
 // LatencyBucket is one bucket of one flow's histogram: the samples that
 // fell into it and their sum in microseconds. The layout matches struct

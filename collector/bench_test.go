@@ -11,6 +11,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/podflow/podflow_exporter/bpf"
+	"github.com/podflow/podflow_exporter/flow"
+	"github.com/podflow/podflow_exporter/naming"
+	"github.com/podflow/podflow_exporter/naming/namingtest"
 )
 
 // replaySource yields the same flows on every drain, like a busy node.
@@ -19,7 +22,8 @@ type replaySource struct {
 	perCPU []bpf.FlowCounters
 }
 
-func (r *replaySource) DrainFlows(fn func(bpf.FlowKey, bpf.FlowCounters)) (bpf.FlowCounters, error) {
+// Drain implements flow.Source.
+func (r *replaySource) Drain(fn func(bpf.FlowKey, bpf.FlowCounters)) (bpf.FlowCounters, error) {
 	sum := sumOf(r.perCPU)
 	for _, k := range r.keys {
 		fn(k, sum)
@@ -42,8 +46,13 @@ func BenchmarkFlowsCollect(b *testing.B) {
 				src.keys = append(src.keys, bpf.FlowKey{CgroupID: 1, Local: addrWeb, Remote: addr, ServerPort: 53, Protocol: 17, Role: bpf.RoleClient})
 				addr = addr.Next()
 			}
-			cg := fakeCgroups{1: "/system.slice/web.service"}
-			c, err := New(testConfig(c.budget, "flows"), Sources{Flows: src, Resolver: NewHostResolver(cg, RemoteByAddress), Schema: HostSchema}, nopLogger())
+			cg := namingtest.Cgroups{1: "/system.slice/web.service"}
+			pcfg := pipelineConfig()
+			pipeline, err := flow.New(&pcfg, flow.Options{Inputs: []flow.Input{flow.Flows.From(src)}, Resolver: naming.NewHostResolver(cg, naming.RemoteByAddress)}, nopLogger())
+			if err != nil {
+				b.Fatal(err)
+			}
+			c, err := New(testConfig(c.budget, "flows"), Sources{Pipeline: pipeline}, nopLogger())
 			if err != nil {
 				b.Fatal(err)
 			}

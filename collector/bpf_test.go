@@ -40,7 +40,7 @@ func TestBPFSelfMetrics(t *testing.T) {
 			DNSExpiries: 7, DNSExpiryErrors: 1,
 		},
 	}
-	_, reg := newTestPodflow(t, testConfig(100, "bpf"), src, newResolver(), HostSchema, &clock{now: time.Unix(0, 0)})
+	_, reg := newTestPodflow(t, testConfig(100, "bpf"), src, newResolver(), &clock{now: time.Unix(0, 0)})
 	assertGolden(t, reg, "bpf_self_metrics",
 		"podflow_bpf_program_attached", "podflow_bpf_map_entries", "podflow_bpf_map_max_entries", "podflow_bpf_map_update_failures_total",
 		"podflow_bpf_role_decisions_total", "podflow_bpf_socket_entries", "podflow_bpf_socket_max_entries",
@@ -50,31 +50,34 @@ func TestBPFSelfMetrics(t *testing.T) {
 		"podflow_bpf_dns_expiries_total", "podflow_bpf_dns_expiry_failures_total")
 }
 
-// slowDrain is a tracer whose drains take a while, as the kernel's do (each
-// drain waits for an RCU grace period after its flip), and whose stats report what the
-// last drain found.
+// slowDrain is a tracer whose drains take a while, as the kernel's do
+// (each drain waits for an RCU grace period after its flip), and whose
+// stats report what the last drain found.
 type slowDrain struct{ *fakeSource }
 
-func (s slowDrain) DrainFlows(fn func(bpf.FlowKey, bpf.FlowCounters)) (bpf.FlowCounters, error) {
-	time.Sleep(50 * time.Millisecond)
-	return s.fakeSource.DrainFlows(fn)
+func newSlowDrain() slowDrain {
+	s := slowDrain{newFakeSource()}
+	s.delay = 50 * time.Millisecond
+	return s
 }
 
 func (s slowDrain) Stats() ([]bpf.TableStats, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return []bpf.TableStats{{Table: bpf.TableFlows, Capacity: 100, LastDrained: s.flowDrained}}, nil
+	s.flows.mu.Lock()
+	defer s.flows.mu.Unlock()
+	return []bpf.TableStats{{Table: bpf.TableFlows, Capacity: 100, LastDrained: s.flows.lastDrained}}, nil
 }
 
 // podflow_bpf_map_entries is what the drain of the same scrape found, not
 // the one before: a scrape drains before any collector runs.
 func TestMapEntriesOfThisScrape(t *testing.T) {
-	src := slowDrain{&fakeSource{}}
-	p, err := New(testConfig(100, "bpf", "flows"), Sources{Flows: src, Tracer: src, Resolver: newResolver(), Schema: HostSchema}, nopLogger())
+	src := newSlowDrain()
+	cfg := testConfig(100, "bpf", "flows")
+	p, err := New(cfg, Sources{Pipeline: testPipeline(t, cfg, pipelineConfig(), src.fakeSource, newResolver(), &clock{now: time.Unix(0, 0)}), Tracer: src}, nopLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg := registerWithClock(t, p, &clock{now: time.Unix(0, 0)})
+	t.Cleanup(p.Close)
+	reg := registerPodflow(t, p)
 	for scrape, flows := range []int{3, 5, 0} {
 		for i := range flows {
 			src.addFlow(webTo(netip.AddrFrom4([4]byte{10, 0, 1, byte(i)})), bpf.FlowCounters{TxBytes: 1, TxPackets: 1})

@@ -2,18 +2,18 @@
 // SPDX-License-Identifier: Apache-2.0
 
 // Package collector turns what the kernel counted into Prometheus metrics.
-// A Drainer owns the kernel's tables: it drains them on a ticker and at each
-// scrape, names each drain's flows once (a Resolver) and hands the named
-// increments to its subscribers — the series behind /metrics, and any live
-// view. Like node_exporter, the metrics are a set of named collectors, each
-// enabled with --[no-]collector.<name>, run concurrently on every scrape and
-// reported by podflow_scrape_collector_{duration_seconds,success}. It reads
-// through small interfaces (a flow source, a resolver) so it is testable
+// The collectors of kernel tables subscribe to the drain pipeline (package
+// flow) and keep the series behind /metrics from its named increments; the
+// others report on the exporter's own parts (the eBPF programs, the
+// Kubernetes cache, translation). Like node_exporter, the metrics are a set
+// of named collectors, each enabled with --[no-]collector.<name>, run
+// concurrently on every scrape and reported by
+// podflow_scrape_collector_{duration_seconds,success}. It reads through
+// small interfaces (a pipeline, a tracer's status) so it is testable
 // without a kernel.
 package collector
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -28,6 +28,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/podflow/podflow_exporter/bpf"
+	"github.com/podflow/podflow_exporter/flow"
+	"github.com/podflow/podflow_exporter/naming"
 )
 
 // Collector is one named source of metrics.
@@ -41,13 +43,9 @@ type Collector interface {
 
 // Sources are what collectors read from; main wires them.
 type Sources struct {
-	Flows   FlowSource
-	TCP     TCPSource
-	Latency LatencySource
-	Drops   DropSource
-	// Requests is the DNS and HTTP requests table, which the dns and
-	// http collectors share.
-	Requests RequestSource
+	// Pipeline drains the tables the drained collectors read
+	// (Config.Tables) and names their flows.
+	Pipeline Pipeline
 	// DropReasons names the kernel's drop reasons (bpf.DropReasons); a
 	// reason it lacks is exported as UNKNOWN.
 	DropReasons map[uint32]string
@@ -56,9 +54,22 @@ type Sources struct {
 	Kube KubeStatus
 	// Translation is the status of translation; nil when it is off.
 	Translation TranslationStatus
-	Resolver    Resolver
-	// Schema is the label schema the resolver fills.
-	Schema Schema
+}
+
+// Pipeline is the drain pipeline (flow.Drainer): the drained collectors
+// subscribe to it, and each scrape drains it first.
+type Pipeline interface {
+	Subscribe(name string, s flow.Subscriber) *flow.Subscription
+	Sync(trigger string) uint64
+	// Tables lists the tables it drains.
+	Tables() []bpf.Table
+	// Schema is the label schema of its edges.
+	Schema() naming.Schema
+	// IdleTTL is how long an edge without increments is remembered: its
+	// series are removed after as long.
+	IdleTTL() time.Duration
+	HoldStats(t bpf.Table) naming.HoldStats
+	Stats() flow.Stats
 }
 
 type registration struct {
@@ -67,12 +78,12 @@ type registration struct {
 	programs []string
 	build    func(*Config, Sources) (Collector, error)
 	// drained says the collector reads kernel tables, drained by the
-	// Drainer: tables (the first its own, whose resolution stats it
+	// pipeline: tables (the first its own, whose resolution stats it
 	// reports; e.g. the dns collector's histogram is in the latency
-	// table), and how to build its family.
+	// table), and how to build its family from the edges' schema.
 	drained bool
 	tables  []bpf.Table
-	family  func(*Config, Sources) (drainedFamily, error)
+	family  func(*Config, naming.Schema, Sources) (drainedFamily, error)
 }
 
 // registry is filled by each collector's init and read-only afterwards.
@@ -89,7 +100,7 @@ func register(name string, defaultEnabled bool, programs []string, build func(*C
 // registerDrained registers the collector of kernel tables, enabled by
 // default. A table read by several collectors is drained once per drain,
 // each collector taking its part of it.
-func registerDrained(name string, tables []bpf.Table, programs []string, family func(*Config, Sources) (drainedFamily, error)) {
+func registerDrained(name string, tables []bpf.Table, programs []string, family func(*Config, naming.Schema, Sources) (drainedFamily, error)) {
 	registry[name] = registration{defaultEnabled: true, programs: programs, drained: true, tables: tables, family: family}
 }
 
@@ -99,15 +110,6 @@ type Config struct {
 	// MaxSeries is the series budget of each flow family; histogram
 	// families count label sets (each histSeries series).
 	MaxSeries int
-	// DrainInterval is how often the kernel's tables are drained between
-	// scrapes.
-	DrainInterval time.Duration
-	// IdleTTL is how long a series without traffic stays exported.
-	IdleTTL time.Duration
-	// HoldUnresolved is how long the increments of a flow with a side
-	// that cannot be named yet are held back before they are counted as
-	// unknown (see resolutions).
-	HoldUnresolved time.Duration
 	// deprecatedMaxSeries is --collector.flows.max-series, the old name
 	// of --collector.max-series-per-family, if given.
 	deprecatedMaxSeries    int
@@ -117,15 +119,10 @@ type Config struct {
 	// says both names were given.
 	budgetFlag     string
 	budgetConflict bool
-	// WithoutAppProtocol drops app_protocol from the flow and TCP
-	// families, summing each flow's protocols into one series
-	// (--no-collector.flows.app-protocol; Validate sets it).
-	WithoutAppProtocol bool
-	appProtocol        *bool // the flag, when AddFlags made it
 }
 
 // AddFlags registers --[no-]collector.<name> for every collector and the
-// options of the flow collectors.
+// series budget. The pipeline's --collector.* flags are flow.AddFlags'.
 func AddFlags(app *kingpin.Application) *Config {
 	c := &Config{enabled: map[string]*bool{}}
 	for _, name := range sortedNames() {
@@ -146,23 +143,6 @@ func AddFlags(app *kingpin.Application) *Config {
 		Default("5000").IsSetByUser(&c.maxSeriesSet).IntVar(&c.MaxSeries)
 	app.Flag("collector.flows.max-series", "Deprecated: use --collector.max-series-per-family.").
 		Hidden().IsSetByUser(&c.deprecatedMaxSeriesSet).IntVar(&c.deprecatedMaxSeries)
-	// See DefaultDrainInterval for the measured cost behind the default.
-	app.Flag("collector.drain-interval",
-		"How often the kernel's tables are drained and their flows named between scrapes (each scrape drains too, so /metrics is always current). Shorter: a livelier live view and smaller kernel tables, more CPU.").
-		Default(DefaultDrainInterval.String()).DurationVar(&c.DrainInterval)
-	c.appProtocol = app.Flag("collector.flows.app-protocol",
-		"Label the flow and TCP series with app_protocol, the protocol each connection speaks (none before any payload, so a TCP flow that carries payload has two series: its handshakes, and the rest). With --no-collector.flows.app-protocol each flow's protocols are summed into one series.").
-		Default("true").Bool()
-	app.Flag("collector.flows.idle-ttl",
-		"A flow series without traffic for this long is dropped from /metrics, freeing its place in the budget.").
-		Default("5m").DurationVar(&c.IdleTTL)
-	// The API has a pod before kubelet creates its cgroup, and a watch
-	// delivers it within a second; 2m also covers a watch re-established
-	// after an API server restart and the first list of a large cluster,
-	// and is 8 scrapes at Prometheus' usual 15s (2 at 1m).
-	app.Flag("collector.flows.hold-unresolved",
-		"How long the increments of a flow whose side cannot be named yet (a pod not yet in the Kubernetes cache, the cache not synced) are held back, and asked about again at each drain, before they are counted with that side unknown. 0: count them as unknown at once.").
-		Default("2m").DurationVar(&c.HoldUnresolved)
 	return c
 }
 
@@ -197,23 +177,11 @@ func (c *Config) Deprecated() []string {
 // Validate reports flag values that cannot work.
 func (c *Config) Validate() error {
 	c.Deprecated()
-	if c.appProtocol != nil {
-		c.WithoutAppProtocol = !*c.appProtocol
-	}
 	if c.budgetConflict {
 		return errors.New("--collector.flows.max-series and --collector.max-series-per-family are one setting (the first is the deprecated name of the second): give only --collector.max-series-per-family")
 	}
 	if c.MaxSeries < 1 {
 		return fmt.Errorf("%s must be at least 1, got %d", c.budgetFlag, c.MaxSeries)
-	}
-	if c.DrainInterval < 100*time.Millisecond {
-		return fmt.Errorf("--collector.drain-interval must be at least 100ms, got %s", c.DrainInterval)
-	}
-	if c.IdleTTL <= 0 {
-		return fmt.Errorf("--collector.flows.idle-ttl must be positive, got %s", c.IdleTTL)
-	}
-	if c.HoldUnresolved < 0 {
-		return fmt.Errorf("--collector.flows.hold-unresolved must not be negative, got %s", c.HoldUnresolved)
 	}
 	return nil
 }
@@ -232,6 +200,24 @@ func (c *Config) Enabled() []string {
 // IsEnabled reports whether the named collector is enabled.
 func (c *Config) IsEnabled(name string) bool {
 	return slices.Contains(c.Enabled(), name)
+}
+
+// Tables lists, in table order, the kernel tables the enabled collectors
+// read: the tables to drain.
+func (c *Config) Tables() []bpf.Table {
+	var need [bpf.NumTables]bool
+	for _, n := range c.Enabled() {
+		for _, t := range registry[n].tables {
+			need[t] = true
+		}
+	}
+	var ids []bpf.Table
+	for t, ok := range need {
+		if ok {
+			ids = append(ids, bpf.Table(t))
+		}
+	}
+	return ids
 }
 
 // Programs lists the eBPF programs the enabled collectors need.
@@ -254,14 +240,15 @@ var (
 		"podflow_exporter: Whether a collector succeeded.", []string{"collector"}, nil)
 )
 
-// Podflow is the prometheus.Collector running every enabled collector. It
-// subscribes the drained ones to its Drainer.
+// Podflow is the prometheus.Collector running every enabled collector. At
+// each scrape it drains the pipeline and waits until its series consumed
+// the drain.
 type Podflow struct {
 	collectors map[string]Collector
-	drained    []*drainedCollector
-	drain      *Drainer
-	sub        *subscription
-	logger     log.Logger
+	pipeline   Pipeline
+	// sub is the subscription of the series of the drained collectors.
+	sub    *flow.Subscription
+	logger log.Logger
 }
 
 // errNotApplicable is returned by a collector's build when what it reports
@@ -270,26 +257,23 @@ type Podflow struct {
 var errNotApplicable = errors.New("not applicable in this mode")
 
 // New builds the enabled collectors, leaving out those that do not apply
-// to the sources given, and the Drainer of their tables. Close releases it.
+// to the sources given, and subscribes the drained ones to the pipeline.
+// Close unsubscribes them.
 func New(cfg *Config, src Sources, logger log.Logger) (*Podflow, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	p := &Podflow{collectors: map[string]Collector{}, logger: logger}
-	drained := Sources{Resolver: src.Resolver}
+	p := &Podflow{collectors: map[string]Collector{}, pipeline: src.Pipeline, logger: logger}
+	var drained seriesStores
 	for _, name := range cfg.Enabled() {
 		r := registry[name]
 		var c Collector
 		var err error
 		if r.drained {
-			var f drainedFamily
-			if f, err = r.family(cfg, src); err == nil {
-				dc := newDrained(name, r.tables, f, cfg)
-				p.drained = append(p.drained, dc)
+			var dc *drainedCollector
+			if dc, err = newDrained(name, r, cfg, src); err == nil {
+				drained = append(drained, dc)
 				c = dc
-				for _, t := range r.tables {
-					drained.setSource(t, src)
-				}
 			}
 		} else {
 			c, err = r.build(cfg, src)
@@ -303,46 +287,28 @@ func New(cfg *Config, src Sources, logger log.Logger) (*Podflow, error) {
 		}
 		p.collectors[name] = c
 	}
-	p.drain = newDrainer(drained, cfg, logger)
-	for _, dc := range p.drained {
-		dc.drain = p.drain
+	if src.Pipeline != nil {
+		p.sub = src.Pipeline.Subscribe("metrics", drained)
 	}
-	p.sub = p.drain.subscribe("metrics", p)
 	return p, nil
 }
 
-// setSource copies the source of table t from src.
-func (s *Sources) setSource(t bpf.Table, src Sources) {
-	switch t {
-	case bpf.TableFlows:
-		s.Flows = src.Flows
-	case bpf.TableTCP:
-		s.TCP = src.TCP
-	case bpf.TableLatency:
-		s.Latency = src.Latency
-	case bpf.TableDrops:
-		s.Drops = src.Drops
-	case bpf.TableRequests:
-		s.Requests = src.Requests
+// seriesStores are the drained collectors: together, a subscriber of the
+// pipeline.
+type seriesStores []*drainedCollector
+
+// Consume implements flow.Subscriber: each drain's increments go to the
+// series of the drained collectors.
+func (s seriesStores) Consume(b *flow.Batch) {
+	for _, c := range s {
+		c.consume(b)
 	}
 }
 
-// Drainer returns the drainer of the kernel's tables, to subscribe to.
-func (p *Podflow) Drainer() *Drainer { return p.drain }
-
-// Run drains the kernel's tables every interval until ctx ends.
-func (p *Podflow) Run(ctx context.Context, interval time.Duration) {
-	p.drain.Run(ctx, interval)
-}
-
 // Close stops consuming drains.
-func (p *Podflow) Close() { p.drain.unsubscribe(p.sub) }
-
-// Consume implements Subscriber: each drain's increments go to the
-// series of the drained collectors.
-func (p *Podflow) Consume(b *Batch) {
-	for _, c := range p.drained {
-		c.consume(b)
+func (p *Podflow) Close() {
+	if p.sub != nil {
+		p.sub.Cancel()
 	}
 }
 
@@ -360,7 +326,9 @@ func (p *Podflow) Running() []string {
 func (p *Podflow) Describe(ch chan<- *prometheus.Desc) {
 	ch <- scrapeDurationDesc
 	ch <- scrapeSuccessDesc
-	describeDrainStats(ch)
+	if p.pipeline != nil {
+		describePipelineStats(ch)
+	}
 	for _, c := range p.collectors {
 		c.Describe(ch)
 	}
@@ -370,7 +338,9 @@ func (p *Podflow) Describe(ch chan<- *prometheus.Desc) {
 // (or joins a drain running now), waits until the drain's increments are in
 // the series, then runs every collector concurrently.
 func (p *Podflow) Collect(ch chan<- prometheus.Metric) {
-	p.sub.wait(p.drain.Sync(TriggerScrape))
+	if p.pipeline != nil {
+		p.sub.Wait(p.pipeline.Sync(flow.TriggerScrape))
+	}
 	var wg sync.WaitGroup
 	for name, c := range p.collectors {
 		wg.Add(1)
@@ -380,7 +350,9 @@ func (p *Podflow) Collect(ch chan<- prometheus.Metric) {
 		}()
 	}
 	wg.Wait()
-	p.drain.collectStats(ch)
+	if p.pipeline != nil {
+		collectPipelineStats(ch, p.pipeline.Stats())
+	}
 }
 
 func (p *Podflow) execute(name string, c Collector, ch chan<- prometheus.Metric) {

@@ -21,7 +21,7 @@ import (
 func TestFailingCollectorDoesNotFailScrape(t *testing.T) {
 	src := &fakeSource{statsErr: errors.New("read update failures: boom")}
 	src.addFlow(webTo(addrDB), bpf.FlowCounters{TxBytes: 1, TxPackets: 1})
-	_, reg := newTestPodflow(t, testConfig(100, "bpf", "flows"), src, newResolver(), HostSchema, &clock{now: time.Unix(0, 0)})
+	_, reg := newTestPodflow(t, testConfig(100, "bpf", "flows"), src, newResolver(), &clock{now: time.Unix(0, 0)})
 	want := `
 # HELP podflow_scrape_collector_success podflow_exporter: Whether a collector succeeded.
 # TYPE podflow_scrape_collector_success gauge
@@ -68,6 +68,7 @@ func TestFlags(t *testing.T) {
 		args     []string
 		enabled  []string
 		programs []string
+		tables   []bpf.Table
 		err      string
 	}{
 		{
@@ -75,17 +76,21 @@ func TestFlags(t *testing.T) {
 			enabled: []string{"bpf", "dns", "drops", "flows", "http", "kube", "latency", "tcp", "translation"},
 			programs: []string{bpf.ProgFlowsIngress, bpf.ProgFlowsEgress, bpf.ProgTCPState, bpf.ProgDrops, bpf.ProgTCPRTT,
 				bpf.ProgRetransmit, bpf.ProgResetSent, bpf.ProgResetRecv, bpf.ProgICMPSent},
+			tables: []bpf.Table{bpf.TableFlows, bpf.TableTCP, bpf.TableLatency, bpf.TableDrops, bpf.TableRequests},
 		},
 		{
 			args:     []string{"--no-collector.flows", "--no-collector.drops", "--no-collector.dns", "--no-collector.http"},
 			enabled:  []string{"bpf", "kube", "latency", "tcp", "translation"},
 			programs: []string{bpf.ProgTCPRTT, bpf.ProgTCPState, bpf.ProgRetransmit, bpf.ProgResetSent, bpf.ProgResetRecv, bpf.ProgICMPSent},
+			tables:   []bpf.Table{bpf.TableTCP, bpf.TableLatency},
 		},
 		{
 			// DNS alone needs the packet programs and tcp_state.
 			args:     []string{"--no-collector.flows", "--no-collector.tcp", "--no-collector.latency", "--no-collector.http"},
 			enabled:  []string{"bpf", "dns", "drops", "kube", "translation"},
 			programs: []string{bpf.ProgFlowsIngress, bpf.ProgFlowsEgress, bpf.ProgTCPState, bpf.ProgDrops},
+			// The DNS durations are in the latency table.
+			tables: []bpf.Table{bpf.TableLatency, bpf.TableDrops, bpf.TableRequests},
 		},
 		{
 			args: []string{"--no-collector.flows", "--no-collector.tcp", "--no-collector.latency", "--no-collector.drops", "--no-collector.translation",
@@ -96,8 +101,6 @@ func TestFlags(t *testing.T) {
 		{args: []string{"--collector.max-series-per-family=0"}, err: "--collector.max-series-per-family must be at least 1"},
 		{args: []string{"--collector.flows.max-series=0"}, err: "--collector.flows.max-series must be at least 1, got 0"},
 		{args: []string{"--collector.flows.max-series=7", "--collector.max-series-per-family=9"}, err: "are one setting (the first is the deprecated name of the second): give only --collector.max-series-per-family"},
-		{args: []string{"--collector.flows.idle-ttl=-1s"}, err: "idle-ttl must be positive"},
-		{args: []string{"--collector.drain-interval=10ms"}, err: "--collector.drain-interval must be at least 100ms, got 10ms"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			app := kingpin.New("test", "")
@@ -120,6 +123,9 @@ func TestFlags(t *testing.T) {
 			}
 			if got := cfg.Programs(); !slices.Equal(got, tc.programs) {
 				t.Errorf("Programs() = %v, want %v", got, tc.programs)
+			}
+			if got := cfg.Tables(); !slices.Equal(got, tc.tables) {
+				t.Errorf("Tables() = %v, want %v", got, tc.tables)
 			}
 		})
 	}

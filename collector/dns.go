@@ -5,6 +5,7 @@ package collector
 
 import (
 	"github.com/podflow/podflow_exporter/bpf"
+	"github.com/podflow/podflow_exporter/naming"
 )
 
 func init() {
@@ -15,8 +16,8 @@ func init() {
 // flow, by response code and question type, and their durations; never
 // the names asked for. On a client the remote side is the DNS server, named
 // as any remote (by its service when it was a translated ClusterIP).
-func newDNS(cfg *Config, src Sources) (drainedFamily, error) {
-	return newRequests(cfg, src, requestFamilies{
+func newDNS(cfg *Config, schema naming.Schema, _ Sources) (drainedFamily, error) {
+	return newRequests(cfg, schema, requestFamilies{
 		kind: bpf.RequestDNS,
 		labels: []label{
 			variantLabel("rcode", 8, bpf.RCodeName),

@@ -5,6 +5,8 @@ package collector
 
 import (
 	"github.com/podflow/podflow_exporter/bpf"
+	"github.com/podflow/podflow_exporter/flow"
+	"github.com/podflow/podflow_exporter/naming"
 )
 
 func init() {
@@ -33,12 +35,9 @@ type drops struct {
 	discards *store[uint64, counters] // packets, bytes of teardown reasons
 }
 
-func newDrops(cfg *Config, src Sources) (drainedFamily, error) {
-	if src.Drops == nil || src.Resolver == nil {
-		return nil, errNoSource
-	}
+func newDrops(cfg *Config, schema naming.Schema, src Sources) (drainedFamily, error) {
 	names := src.DropReasons
-	reason := label{name: "reason", value: func(_ *Edge, variant uint32) string {
+	reason := label{name: "reason", value: func(_ *naming.Edge, variant uint32) string {
 		if name, ok := names[variant]; ok {
 			return name
 		}
@@ -46,11 +45,11 @@ func newDrops(cfg *Config, src Sources) (drainedFamily, error) {
 	}}
 	d := &drops{
 		teardown: map[uint32]bool{},
-		drops: newStore[uint64, counters](append(src.Schema.identityLabels(), reason), cfg.MaxSeries,
+		drops: newStore[uint64, counters](append(identityLabels(schema), reason), cfg.MaxSeries,
 			familySpec{"podflow_drop_packets_total", "Packets the kernel dropped, by reason (its skb drop reason; UNKNOWN when the kernel does not name it), per flow. Packets freed from a closing socket's queues are podflow_socket_discard_packets_total."},
 			familySpec{"podflow_drop_bytes_total", "Bytes (IP length) of the packets the kernel dropped, by reason, per flow."},
 		),
-		discards: newStore[uint64, counters](append(src.Schema.identityLabels(), reason), cfg.MaxSeries,
+		discards: newStore[uint64, counters](append(identityLabels(schema), reason), cfg.MaxSeries,
 			familySpec{"podflow_socket_discard_packets_total", "Packets still queued in a socket when it closed, which the kernel freed (drop reason QUEUE_PURGE or SOCKET_CLOSE: a FIN or data the application never read), per flow: the normal end of a connection, not loss."},
 			familySpec{"podflow_socket_discard_bytes_total", "Bytes (IP length) of the packets freed from a socket's queues when it closed, by reason, per flow."},
 		),
@@ -65,17 +64,18 @@ func newDrops(cfg *Config, src Sources) (drainedFamily, error) {
 
 func (d *drops) stores() []familyStore { return []familyStore{d.drops, d.discards} }
 
-func (d *drops) consume(b *Batch) {
+func (d *drops) consume(b *flow.Batch) {
+	p := flow.Drops.In(b)
 	var v [2]uint64
-	for i := range b.Drops {
-		inc := &b.Drops[i]
-		v = [2]uint64{inc.Packets, inc.Bytes}
+	for i := range p.Increments {
+		inc := &p.Increments[i]
+		v = [2]uint64{inc.Value.Packets, inc.Value.Bytes}
 		s := d.drops
-		if d.teardown[inc.Reason] {
+		if d.teardown[inc.Value.Reason] {
 			s = d.discards
 		}
-		s.add(&inc.Edge, inc.Reason, v[:], b.Time)
+		s.add(&inc.Edge, inc.Value.Reason, v[:], b.Time)
 	}
-	d.drops.addOverflow(0, 0, &b.Overflow.Drops.Packets, b.Time)
-	d.drops.addOverflow(1, 0, &b.Overflow.Drops.Bytes, b.Time)
+	d.drops.addOverflow(0, 0, &p.Overflow.Packets, b.Time)
+	d.drops.addOverflow(1, 0, &p.Overflow.Bytes, b.Time)
 }

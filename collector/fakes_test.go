@@ -20,80 +20,106 @@ import (
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/podflow/podflow_exporter/bpf"
+	"github.com/podflow/podflow_exporter/flow"
+	"github.com/podflow/podflow_exporter/naming"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden exposition files in testdata/")
 
-// fakeSource hands out, on each drain, what the test queued since the last.
+// fakeTable is one kernel table of a fakeSource: what the test queued
+// since the last drain, handed out by the next.
+type fakeTable[I, O any] struct {
+	mu     sync.Mutex
+	src    *fakeSource // set by fakeSource.inputs
+	queued []keyed[I]
+	over   O
+	// drains counts its drains, lastDrained the flows the last one found.
+	drains, lastDrained int
+}
+
+type keyed[I any] struct {
+	key bpf.FlowKey
+	inc I
+}
+
+func (t *fakeTable[I, O]) add(k bpf.FlowKey, inc I) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.queued = append(t.queued, keyed[I]{k, inc})
+}
+
+// Drain implements flow.Source.
+func (t *fakeTable[I, O]) Drain(fn func(bpf.FlowKey, I)) (O, error) {
+	t.src.mu.Lock()
+	delay, err := t.src.delay, t.src.err
+	t.src.mu.Unlock()
+	time.Sleep(delay)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.drains++
+	for _, q := range t.queued {
+		fn(q.key, q.inc)
+	}
+	t.lastDrained = len(t.queued)
+	t.queued = nil
+	over := t.over
+	var zero O
+	t.over = zero
+	return over, err
+}
+
+// fakeSource is the kernel's tables and a tracer's status, as tests set
+// them.
 type fakeSource struct {
-	mu          sync.Mutex
-	flows       []fakeFlow
-	tcp         []fakeTCP
-	flowOver    bpf.FlowCounters
-	tcpOver     bpf.TCPCounters
-	latency     []fakeLatency
-	latencyOver bpf.LatencyOverflow
-	drops       []fakeDrop
-	dropOver    bpf.DropCounters
-	requests    []fakeRequest
-	requestOver bpf.RequestOverflow
-	// requestDrains counts the drains of the requests table.
-	requestDrains int
-	err           error
-	drains        int
-	status        []bpf.ProgramStatus
-	tables        []bpf.TableStats
-	roles         [bpf.NumRoleMethods]uint64
-	rotation      bpf.RotationStats
-	payload       bpf.PayloadStats
-	statsErr      error
-	flowDrained   int
+	mu       sync.Mutex
+	flows    fakeTable[bpf.FlowCounters, bpf.FlowCounters]
+	tcp      fakeTable[bpf.TCPCounters, bpf.TCPCounters]
+	latency  fakeTable[bpf.LatencyIncrement, bpf.LatencyOverflow]
+	drops    fakeTable[bpf.DropIncrement, bpf.DropCounters]
+	requests fakeTable[bpf.RequestIncrement, bpf.RequestOverflow]
+	// err fails every drain; delay makes each take that long.
+	err      error
+	delay    time.Duration
+	status   []bpf.ProgramStatus
+	tables   []bpf.TableStats
+	roles    [bpf.NumRoleMethods]uint64
+	rotation bpf.RotationStats
+	payload  bpf.PayloadStats
+	statsErr error
 }
 
-type fakeFlow struct {
-	key    bpf.FlowKey
-	perCPU []bpf.FlowCounters
-}
+func newFakeSource() *fakeSource { return &fakeSource{} }
 
-type fakeTCP struct {
-	key    bpf.FlowKey
-	perCPU []bpf.TCPCounters
-}
-
-type fakeLatency struct {
-	key bpf.FlowKey
-	inc bpf.LatencyIncrement
-}
-
-type fakeDrop struct {
-	key bpf.FlowKey
-	inc bpf.DropIncrement
-}
-
-type fakeRequest struct {
-	key bpf.FlowKey
-	inc bpf.RequestIncrement
+// inputs are the pipeline's inputs of tables ids, from f.
+func (f *fakeSource) inputs(ids []bpf.Table) []flow.Input {
+	f.flows.src, f.tcp.src, f.latency.src, f.drops.src, f.requests.src = f, f, f, f, f
+	all := map[bpf.Table]flow.Input{
+		bpf.TableFlows:    flow.Flows.From(&f.flows),
+		bpf.TableTCP:      flow.TCP.From(&f.tcp),
+		bpf.TableLatency:  flow.Latency.From(&f.latency),
+		bpf.TableDrops:    flow.Drops.From(&f.drops),
+		bpf.TableRequests: flow.Requests.From(&f.requests),
+	}
+	var in []flow.Input
+	for _, id := range ids {
+		in = append(in, all[id])
+	}
+	return in
 }
 
 // addRequest queues n requests r for flow k.
 func (f *fakeSource) addRequest(k bpf.FlowKey, r bpf.Request, n uint64) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.requests = append(f.requests, fakeRequest{k, bpf.RequestIncrement{Request: r, Count: n}})
+	f.requests.add(k, bpf.RequestIncrement{Request: r, Count: n})
 }
 
 // addLatency queues samples of bucket b of histogram h for flow k.
 func (f *fakeSource) addLatency(k bpf.FlowKey, h bpf.Histogram, b int, perCPU ...bpf.LatencyBucket) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.latency = append(f.latency, fakeLatency{k, bpf.LatencyIncrement{Histogram: h, Bucket: b, LatencyBucket: sumOf(perCPU)}})
+	f.latency.add(k, bpf.LatencyIncrement{Histogram: h, Bucket: b, LatencyBucket: sumOf(perCPU)})
 }
 
 // addDrop queues drops for flow k and the kernel's reason.
 func (f *fakeSource) addDrop(k bpf.FlowKey, reason uint32, perCPU ...bpf.DropCounters) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.drops = append(f.drops, fakeDrop{k, bpf.DropIncrement{Reason: reason, DropCounters: sumOf(perCPU)}})
+	f.drops.add(k, bpf.DropIncrement{Reason: reason, DropCounters: sumOf(perCPU)})
 }
 
 // sumOf adds up per-CPU values, as bpf.Tracer does before handing them out.
@@ -109,78 +135,11 @@ func sumOf[V any, P interface {
 }
 
 func (f *fakeSource) addFlow(k bpf.FlowKey, perCPU ...bpf.FlowCounters) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.flows = append(f.flows, fakeFlow{k, perCPU})
+	f.flows.add(k, sumOf(perCPU))
 }
 
 func (f *fakeSource) addTCP(k bpf.FlowKey, perCPU ...bpf.TCPCounters) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.tcp = append(f.tcp, fakeTCP{k, perCPU})
-}
-
-func (f *fakeSource) DrainFlows(fn func(bpf.FlowKey, bpf.FlowCounters)) (bpf.FlowCounters, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.drains++
-	for _, fl := range f.flows {
-		fn(fl.key, sumOf(fl.perCPU))
-	}
-	f.flowDrained = len(f.flows)
-	f.flows = nil
-	over := f.flowOver
-	f.flowOver = bpf.FlowCounters{}
-	return over, f.err
-}
-
-func (f *fakeSource) DrainTCP(fn func(bpf.FlowKey, bpf.TCPCounters)) (bpf.TCPCounters, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for _, fl := range f.tcp {
-		fn(fl.key, sumOf(fl.perCPU))
-	}
-	f.tcp = nil
-	over := f.tcpOver
-	f.tcpOver = bpf.TCPCounters{}
-	return over, f.err
-}
-
-func (f *fakeSource) DrainLatency(fn func(bpf.FlowKey, bpf.LatencyIncrement)) (bpf.LatencyOverflow, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for _, l := range f.latency {
-		fn(l.key, l.inc)
-	}
-	f.latency = nil
-	over := f.latencyOver
-	f.latencyOver = bpf.LatencyOverflow{}
-	return over, f.err
-}
-
-func (f *fakeSource) DrainDrops(fn func(bpf.FlowKey, bpf.DropIncrement)) (bpf.DropCounters, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for _, d := range f.drops {
-		fn(d.key, d.inc)
-	}
-	f.drops = nil
-	over := f.dropOver
-	f.dropOver = bpf.DropCounters{}
-	return over, f.err
-}
-
-func (f *fakeSource) DrainRequests(fn func(bpf.FlowKey, bpf.RequestIncrement)) (bpf.RequestOverflow, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.requestDrains++
-	for _, r := range f.requests {
-		fn(r.key, r.inc)
-	}
-	f.requests = nil
-	over := f.requestOver
-	f.requestOver = bpf.RequestOverflow{}
-	return over, f.err
+	f.tcp.add(k, sumOf(perCPU))
 }
 
 func (f *fakeSource) Status() []bpf.ProgramStatus { return f.status }
@@ -198,9 +157,9 @@ func (f *fakeSource) PayloadStats() (bpf.PayloadStats, error) { return f.payload
 // id in neither local nor gone cannot be named yet; one in gone never can.
 type fakeResolver struct {
 	mu         sync.Mutex
-	local      map[uint64]Peer
+	local      map[uint64]naming.Peer
 	gone       map[uint64]bool
-	remote     map[netip.Addr]Peer
+	remote     map[netip.Addr]naming.Peer
 	generation uint64
 	// counted is what the last Resolve was given.
 	counted time.Time
@@ -212,29 +171,31 @@ func (r *fakeResolver) Generation() uint64 {
 	return r.generation
 }
 
-func (r *fakeResolver) Resolve(k bpf.FlowKey, counted time.Time) (Peer, Peer, uint16, bool) {
+func (r *fakeResolver) Schema() naming.Schema { return naming.HostSchema }
+
+func (r *fakeResolver) Resolve(k bpf.FlowKey, counted time.Time) (naming.Peer, naming.Peer, uint16, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.counted = counted
 	l, ok := r.local[k.CgroupID]
 	if !ok {
-		l, ok = unknownPeer, r.gone[k.CgroupID]
+		l, ok = naming.UnknownPeer, r.gone[k.CgroupID]
 	}
 	rem, found := r.remote[k.Remote]
 	if !found {
-		rem = Peer{Workload: k.Remote.String(), Kind: "address"}
+		rem = naming.Peer{Workload: k.Remote.String(), Kind: "address"}
 	}
 	return l, rem, k.ServerPort, ok
 }
 
 // setLocal names cgroup id from now on, as a cache that caught up would.
-func (r *fakeResolver) setLocal(id uint64, p Peer) {
+func (r *fakeResolver) setLocal(id uint64, p naming.Peer) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.local[id] = p
 }
 
-func (r *fakeResolver) setRemote(a netip.Addr, p Peer) {
+func (r *fakeResolver) setRemote(a netip.Addr, p naming.Peer) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.remote[a] = p
@@ -261,7 +222,7 @@ func (c *clock) advance(d time.Duration) {
 
 // testConfig is a collector config with the given collectors enabled.
 func testConfig(maxSeries int, enabled ...string) *Config {
-	c := &Config{enabled: map[string]*bool{}, MaxSeries: maxSeries, IdleTTL: 5 * time.Minute, HoldUnresolved: 2 * time.Minute, DrainInterval: DefaultDrainInterval}
+	c := &Config{enabled: map[string]*bool{}, MaxSeries: maxSeries}
 	for _, n := range enabled {
 		t := true
 		c.enabled[n] = &t
@@ -269,32 +230,50 @@ func testConfig(maxSeries int, enabled ...string) *Config {
 	return c
 }
 
+// pipelineConfig is the pipeline's default config.
+func pipelineConfig() flow.Config {
+	return flow.DefaultConfig()
+}
+
 func nopLogger() log.Logger { return log.NewNopLogger() }
 
 // testDropReasons names two of the kernel's drop reasons; others are UNKNOWN.
 var testDropReasons = map[uint32]string{2: "NO_SOCKET", 12: "NETFILTER_DROP", 104: "QUEUE_PURGE"}
 
-// newTestPodflow builds the enabled collectors over the fakes, with every
-// collector's clock set to clk.
-func newTestPodflow(t *testing.T, cfg *Config, src *fakeSource, res Resolver, schema Schema, clk *clock) (*Podflow, *prometheus.Registry) {
+// testPipeline returns the pipeline of the tables cfg's collectors read,
+// drained from src, named by res, on clk's time.
+func testPipeline(t testing.TB, cfg *Config, pcfg flow.Config, src *fakeSource, res naming.Resolver, clk *clock) *flow.Drainer {
+	t.Helper()
+	d, err := flow.New(&pcfg, flow.Options{Inputs: src.inputs(cfg.Tables()), Resolver: res, Now: clk.Now}, nopLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// newTestPodflow builds the enabled collectors over the fakes and their
+// pipeline, on clk's time, registered with a pedantic registry.
+func newTestPodflow(t testing.TB, cfg *Config, src *fakeSource, res naming.Resolver, clk *clock) (*Podflow, *prometheus.Registry) {
+	t.Helper()
+	return newTestPodflowWith(t, cfg, pipelineConfig(), src, res, clk)
+}
+
+// newTestPodflowWith is newTestPodflow with the pipeline's config pcfg.
+func newTestPodflowWith(t testing.TB, cfg *Config, pcfg flow.Config, src *fakeSource, res naming.Resolver, clk *clock) (*Podflow, *prometheus.Registry) {
 	t.Helper()
 	p, err := New(cfg, Sources{
-		Flows: src, TCP: src, Latency: src, Drops: src, Requests: src, DropReasons: testDropReasons, Tracer: src,
-		Resolver: res, Schema: schema,
+		Pipeline: testPipeline(t, cfg, pcfg, src, res, clk), DropReasons: testDropReasons, Tracer: src,
 	}, log.NewNopLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(p.Close)
-	return p, registerWithClock(t, p, clk)
+	return p, registerPodflow(t, p)
 }
 
-// registerWithClock sets the drainer's clock to clk and registers p
-// with a pedantic registry.
-func registerWithClock(t *testing.T, p *Podflow, clk *clock) *prometheus.Registry {
+// registerPodflow registers p with a pedantic registry.
+func registerPodflow(t testing.TB, p *Podflow) *prometheus.Registry {
 	t.Helper()
-	p.drain.now = clk.Now
-	p.drain.lastEnd = clk.Now().UnixNano()
 	reg := prometheus.NewPedanticRegistry()
 	if err := reg.Register(p); err != nil {
 		t.Fatal(err)
@@ -304,7 +283,7 @@ func registerWithClock(t *testing.T, p *Podflow, clk *clock) *prometheus.Registr
 
 // assertGolden compares the named families of reg with testdata/<name>.prom,
 // or rewrites the file with -update.
-func assertGolden(t *testing.T, reg *prometheus.Registry, name string, families ...string) {
+func assertGolden(t testing.TB, reg *prometheus.Registry, name string, families ...string) {
 	t.Helper()
 	path := filepath.Join("testdata", name+".prom")
 	if *update {

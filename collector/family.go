@@ -4,12 +4,15 @@
 package collector
 
 import (
+	"fmt"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/podflow/podflow_exporter/bpf"
+	"github.com/podflow/podflow_exporter/flow"
 )
 
 // drainedFamily is what differs between the collectors of a kernel table:
@@ -17,7 +20,7 @@ import (
 type drainedFamily interface {
 	// consume adds the increments and overflow of b (of the family's
 	// table) to the stores.
-	consume(b *Batch)
+	consume(b *flow.Batch)
 	stores() []familyStore
 }
 
@@ -35,25 +38,39 @@ type familyStore interface {
 type drainedCollector struct {
 	name string
 	// tables are the tables it reads, its own first.
-	tables []bpf.Table
-	family drainedFamily
-	drain  *Drainer
-	ttl    time.Duration
+	tables   []bpf.Table
+	family   drainedFamily
+	pipeline Pipeline
+	ttl      time.Duration
 
 	mu sync.Mutex
 	// err is the last drain error of its tables since the previous scrape.
 	err error
 }
 
-// newDrained returns the collector of tables, named name, over family.
-func newDrained(name string, tables []bpf.Table, family drainedFamily, cfg *Config) *drainedCollector {
-	return &drainedCollector{name: name, tables: tables, family: family, ttl: cfg.IdleTTL}
+// newDrained returns the collector r registers as name, over the tables
+// src.Pipeline drains.
+func newDrained(name string, r registration, cfg *Config, src Sources) (*drainedCollector, error) {
+	if src.Pipeline == nil {
+		return nil, errNoSource
+	}
+	drained := src.Pipeline.Tables()
+	for _, t := range r.tables {
+		if !slices.Contains(drained, t) {
+			return nil, fmt.Errorf("the %s table is not drained", t)
+		}
+	}
+	f, err := r.family(cfg, src.Pipeline.Schema(), src)
+	if err != nil {
+		return nil, err
+	}
+	return &drainedCollector{name: name, tables: r.tables, family: f, pipeline: src.Pipeline, ttl: src.Pipeline.IdleTTL()}, nil
 }
 
 // consume adds b to the stores. Series idle since before b's TTL cutoff
 // are removed first: an identity the drain forgot by then (see
 // identities) is in no series left when its new ID arrives.
-func (c *drainedCollector) consume(b *Batch) {
+func (c *drainedCollector) consume(b *flow.Batch) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, s := range c.family.stores() {
@@ -72,7 +89,7 @@ func (c *drainedCollector) Describe(ch chan<- *prometheus.Desc) {
 		s.describe(ch)
 	}
 	describeFamilyStats(ch)
-	describeResolutionStats(ch)
+	describeHoldStats(ch)
 }
 
 // Update sends the series as of the last batch consumed, and fails when
@@ -85,7 +102,7 @@ func (c *drainedCollector) Update(ch chan<- prometheus.Metric) error {
 		s.collect(ch)
 		s.collectStats(ch)
 	}
-	collectResolutionStats(ch, c.name, c.drain.resolutionStats(c.tables[0]))
+	collectHoldStats(ch, c.name, c.pipeline.HoldStats(c.tables[0]))
 	err := c.err
 	c.err = nil
 	return err

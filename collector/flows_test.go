@@ -14,6 +14,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/podflow/podflow_exporter/bpf"
+	"github.com/podflow/podflow_exporter/naming"
+	"github.com/podflow/podflow_exporter/naming/namingtest"
 )
 
 var (
@@ -34,14 +36,14 @@ func webTo(remote netip.Addr) bpf.FlowKey {
 
 func newResolver() *fakeResolver {
 	return &fakeResolver{
-		local:  map[uint64]Peer{1: {Workload: "web.service", Kind: "systemd"}},
-		remote: map[netip.Addr]Peer{addrDB: {Workload: "db", Kind: "private"}},
+		local:  map[uint64]naming.Peer{1: {Workload: "web.service", Kind: "systemd"}},
+		remote: map[netip.Addr]naming.Peer{addrDB: {Workload: "db", Kind: "private"}},
 	}
 }
 
 func flowsTestPodflow(t *testing.T, maxSeries int) (*fakeSource, *fakeResolver, *clock, *prometheus.Registry) {
-	src, res, clk := &fakeSource{}, newResolver(), &clock{now: time.Unix(1_800_000_000, 0)}
-	_, reg := newTestPodflow(t, testConfig(maxSeries, "flows"), src, res, HostSchema, clk)
+	src, res, clk := newFakeSource(), newResolver(), &clock{now: time.Unix(1_800_000_000, 0)}
+	_, reg := newTestPodflow(t, testConfig(maxSeries, "flows"), src, res, clk)
 	return src, res, clk, reg
 }
 
@@ -56,8 +58,8 @@ func TestFlowsSumCPUsAndAccumulateDrains(t *testing.T) {
 
 	src.addFlow(webTo(addrDB), bpf.FlowCounters{TxBytes: 1000, TxPackets: 10}, bpf.FlowCounters{})
 	assertGolden(t, reg, "flows_second_drain", flowFamilies...)
-	if src.drains != 2 {
-		t.Errorf("source drained %d times for 2 scrapes", src.drains)
+	if src.flows.drains != 2 {
+		t.Errorf("source drained %d times for 2 scrapes", src.flows.drains)
 	}
 }
 
@@ -70,7 +72,7 @@ func TestFlowsIncrementsGoToCurrentIdentity(t *testing.T) {
 	if _, err := reg.Gather(); err != nil {
 		t.Fatal(err)
 	}
-	res.setRemote(addrDB, Peer{Workload: "cache", Kind: "private"})
+	res.setRemote(addrDB, naming.Peer{Workload: "cache", Kind: "private"})
 	src.addFlow(webTo(addrDB), bpf.FlowCounters{TxBytes: 7, TxPackets: 1})
 	assertGolden(t, reg, "flows_identity_change", "podflow_flow_transmit_bytes_total")
 }
@@ -100,7 +102,7 @@ func TestFlowsSeriesBudgetOverflow(t *testing.T) {
 	src.addFlow(webTo(addrDB), bpf.FlowCounters{TxBytes: 100, TxPackets: 1})
 	src.addFlow(webTo(addrC), bpf.FlowCounters{TxBytes: 200, TxPackets: 2})
 	src.addFlow(webTo(addrD), bpf.FlowCounters{TxBytes: 400, TxPackets: 4})
-	src.flowOver = bpf.FlowCounters{TxBytes: 8001, TxPackets: 81}
+	src.flows.over = bpf.FlowCounters{TxBytes: 8001, TxPackets: 81}
 	assertGolden(t, reg, "flows_budget", "podflow_flow_transmit_bytes_total", "podflow_series", "podflow_series_limit", "podflow_series_dropped_total")
 	if got, want := familySum(t, reg, "podflow_flow_transmit_bytes_total"), 100.0+200+400+8000+1; got != want {
 		t.Errorf("sum over the family = %v, want %v", got, want)
@@ -160,9 +162,9 @@ func metricValue(m *dto.Metric) float64 {
 // Two kernel flows whose sides resolve to the same identities (here: two
 // public peers, named by class) are one series carrying their sum.
 func TestFlowsAggregateIdenticalLabelSets(t *testing.T) {
-	src, clk := &fakeSource{}, &clock{now: time.Unix(1_800_000_000, 0)}
-	res := NewHostResolver(fakeCgroups{1: "/system.slice/web.service"}, RemoteByClass)
-	_, reg := newTestPodflow(t, testConfig(100, "flows"), src, res, HostSchema, clk)
+	src, clk := newFakeSource(), &clock{now: time.Unix(1_800_000_000, 0)}
+	res := naming.NewHostResolver(namingtest.Cgroups{1: "/system.slice/web.service"}, naming.RemoteByClass)
+	_, reg := newTestPodflow(t, testConfig(100, "flows"), src, res, clk)
 	src.addFlow(webTo(netip.MustParseAddr("8.8.8.8")), bpf.FlowCounters{TxBytes: 100, TxPackets: 1})
 	src.addFlow(webTo(netip.MustParseAddr("1.1.1.1")), bpf.FlowCounters{TxBytes: 20, TxPackets: 2})
 	want := `

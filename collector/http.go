@@ -5,6 +5,7 @@ package collector
 
 import (
 	"github.com/podflow/podflow_exporter/bpf"
+	"github.com/podflow/podflow_exporter/naming"
 )
 
 func init() {
@@ -15,8 +16,8 @@ func init() {
 // flow, client and server side, by method and status class, and their
 // durations; never paths or hosts. TLS, HTTP/2 (and gRPC) and pipelined
 // requests are not counted.
-func newHTTP(cfg *Config, src Sources) (drainedFamily, error) {
-	return newRequests(cfg, src, requestFamilies{
+func newHTTP(cfg *Config, schema naming.Schema, _ Sources) (drainedFamily, error) {
+	return newRequests(cfg, schema, requestFamilies{
 		kind: bpf.RequestHTTP,
 		labels: []label{
 			variantLabel("method", 8, func(m uint8) string { return bpf.HTTPMethod(m).String() }),

@@ -13,7 +13,7 @@ import (
 type KubeStatus interface {
 	Stats() kube.Stats
 	// Resolutions returns resolution counts by outcome (kube.Outcome).
-	Resolutions() (local, remote [numOutcomes]uint64)
+	Resolutions() (local, remote [kube.NumOutcomes]uint64)
 }
 
 func init() {
@@ -69,7 +69,7 @@ func (c *kubeCollector) Update(ch chan<- prometheus.Metric) error {
 		ch <- prometheus.MustNewConstMetric(kubeWatchErrorsDesc, prometheus.CounterValue, float64(n), r)
 	}
 	local, remote := c.status.Resolutions()
-	for o := range numOutcomes {
+	for o := range kube.NumOutcomes {
 		outcome := kube.Outcome(o).String()
 		ch <- prometheus.MustNewConstMetric(kubeResolutionsDesc, prometheus.CounterValue, float64(local[o]), "local", outcome)
 		ch <- prometheus.MustNewConstMetric(kubeResolutionsDesc, prometheus.CounterValue, float64(remote[o]), "remote", outcome)

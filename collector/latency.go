@@ -5,6 +5,8 @@ package collector
 
 import (
 	"github.com/podflow/podflow_exporter/bpf"
+	"github.com/podflow/podflow_exporter/flow"
+	"github.com/podflow/podflow_exporter/naming"
 )
 
 func init() {
@@ -20,11 +22,8 @@ type latency struct {
 	h *histFamilies
 }
 
-func newLatency(cfg *Config, src Sources) (drainedFamily, error) {
-	if src.Latency == nil || src.Resolver == nil {
-		return nil, errNoSource
-	}
-	return &latency{h: newHistFamilies(src.Schema.identityLabels(), cfg.MaxSeries, map[bpf.Histogram]familySpec{
+func newLatency(cfg *Config, schema naming.Schema, _ Sources) (drainedFamily, error) {
+	return &latency{h: newHistFamilies(identityLabels(schema), cfg.MaxSeries, map[bpf.Histogram]familySpec{
 		bpf.HistRTT: {"podflow_tcp_rtt_seconds",
 			"Smoothed round-trip time of TCP sockets, one sample each time the kernel updates it, per flow."},
 		bpf.HistConnect: {"podflow_tcp_connect_duration_seconds",
@@ -34,7 +33,7 @@ func newLatency(cfg *Config, src Sources) (drainedFamily, error) {
 
 func (l *latency) stores() []familyStore { return []familyStore{l.h.s} }
 
-func (l *latency) consume(b *Batch) { l.h.consume(b) }
+func (l *latency) consume(b *flow.Batch) { l.h.consume(b) }
 
 // histFamilies are histogram families of some of the latency table's
 // histograms, in one store: family c holds the samples of hists[c].
@@ -62,16 +61,17 @@ func newHistFamilies(labels []label, maxSeries int, specs map[bpf.Histogram]fami
 
 // consume adds the samples of b's latency increments and overflow of
 // h's histograms.
-func (h *histFamilies) consume(b *Batch) {
+func (h *histFamilies) consume(b *flow.Batch) {
+	p := flow.Latency.In(b)
 	incs := make([]hist, len(h.hists))
-	for i := range b.Latency {
-		inc := &b.Latency[i]
-		c := h.column[inc.Histogram]
+	for i := range p.Increments {
+		inc := &p.Increments[i]
+		c := h.column[inc.Value.Histogram]
 		if c < 0 {
 			continue
 		}
 		incs[c] = hist{}
-		incs[c].addBucket(inc.Bucket, &inc.LatencyBucket)
+		incs[c].addBucket(inc.Value.Bucket, &inc.Value.LatencyBucket)
 		// Every bucket of a flow is one label set.
 		h.s.add(&inc.Edge, 0, incs, b.Time)
 		incs[c] = hist{}
@@ -79,7 +79,7 @@ func (h *histFamilies) consume(b *Batch) {
 	for c, hg := range h.hists {
 		var o hist
 		for bucket := range bpf.LatencyBuckets {
-			o.addBucket(bucket, b.Overflow.Latency.Bucket(hg, bucket))
+			o.addBucket(bucket, p.Overflow.Bucket(hg, bucket))
 		}
 		h.s.addOverflow(c, 0, &o, b.Time)
 	}

@@ -15,8 +15,8 @@ import (
 var latencyFamilies = []string{"podflow_tcp_rtt_seconds", "podflow_tcp_connect_duration_seconds"}
 
 func latencyTestPodflow(t *testing.T, maxSeries int) (*fakeSource, *clock, *prometheus.Registry) {
-	src, clk := &fakeSource{}, &clock{now: time.Unix(1_800_000_000, 0)}
-	_, reg := newTestPodflow(t, testConfig(maxSeries, "latency"), src, newResolver(), HostSchema, clk)
+	src, clk := newFakeSource(), &clock{now: time.Unix(1_800_000_000, 0)}
+	_, reg := newTestPodflow(t, testConfig(maxSeries, "latency"), src, newResolver(), clk)
 	return src, clk, reg
 }
 
@@ -41,7 +41,7 @@ func TestLatencyHistograms(t *testing.T) {
 	var over bpf.LatencyOverflow
 	*over.Bucket(bpf.HistRTT, 6) = bucket(2, 100)
 	*over.Bucket(bpf.HistConnect, 25) = bucket(1, 17_000_000)
-	src.latencyOver = over
+	src.latency.over = over
 	assertGolden(t, reg, "latency_first_drain", latencyFamilies...)
 
 	src.addLatency(db, bpf.HistRTT, 10, bucket(1, 900))

@@ -5,6 +5,8 @@ package collector
 
 import (
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/podflow/podflow_exporter/naming"
 )
 
 // overflowSeries is one label set of __overflow__ series, one series per
@@ -37,7 +39,7 @@ func (s *store[V, C]) addOverflow(c int, variant uint32, inc *V, now int64) {
 				if l.ofVariant {
 					return l.value(nil, variant)
 				}
-				return OverflowValue
+				return naming.OverflowValue
 			}),
 		})
 	}

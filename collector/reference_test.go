@@ -12,6 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/podflow/podflow_exporter/kube"
+	"github.com/podflow/podflow_exporter/naming"
+	"github.com/podflow/podflow_exporter/naming/namingtest"
 )
 
 // documentedRow is a row of docs/metrics.md naming one family.
@@ -29,11 +31,12 @@ func TestEveryMetricDocumented(t *testing.T) {
 	for _, m := range documentedRow.FindAllStringSubmatch(string(doc), -1) {
 		documented[m[1]] = true
 	}
-	src := &fakeSource{}
-	res := NewKubeResolver(newFakeKube(), cgroups, kube.AggregatePod, nil)
-	p, err := New(testConfig(100, sortedNames()...), Sources{
-		Flows: src, TCP: src, Latency: src, Drops: src, Requests: src, DropReasons: testDropReasons, Tracer: src,
-		Kube: res, Translation: fakeTranslation{}, Resolver: res, Schema: KubeSchema(kube.AggregatePod, nil),
+	src := newFakeSource()
+	res := naming.NewKubeResolver(namingtest.NewKube(), namingtest.WorldCgroups(), kube.AggregatePod, nil, nil)
+	cfg := testConfig(100, sortedNames()...)
+	p, err := New(cfg, Sources{
+		Pipeline: testPipeline(t, cfg, pipelineConfig(), src, res, &clock{}), DropReasons: testDropReasons, Tracer: src,
+		Kube: res, Translation: fakeTranslation{},
 	}, nopLogger())
 	if err != nil {
 		t.Fatal(err)

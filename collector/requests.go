@@ -5,6 +5,8 @@ package collector
 
 import (
 	"github.com/podflow/podflow_exporter/bpf"
+	"github.com/podflow/podflow_exporter/flow"
+	"github.com/podflow/podflow_exporter/naming"
 )
 
 // requestTables are the tables of the dns and http collectors: the
@@ -30,7 +32,7 @@ func requestVariant(r bpf.Request) uint32 {
 // variantLabel is a label of a request series read from its variant: its
 // byte at shift. The __overflow__ series keep it.
 func variantLabel(name string, shift uint, value func(uint8) string) label {
-	return label{name: name, ofVariant: true, value: func(_ *Edge, variant uint32) string {
+	return label{name: name, ofVariant: true, value: func(_ *naming.Edge, variant uint32) string {
 		return value(uint8(variant >> shift))
 	}}
 }
@@ -54,11 +56,8 @@ type requestFamilies struct {
 	durations familySpec
 }
 
-func newRequests(cfg *Config, src Sources, f requestFamilies) (drainedFamily, error) {
-	if src.Requests == nil || src.Latency == nil || src.Resolver == nil {
-		return nil, errNoSource
-	}
-	identity := src.Schema.identityLabels()
+func newRequests(cfg *Config, schema naming.Schema, f requestFamilies) (drainedFamily, error) {
+	identity := identityLabels(schema)
 	return &requests{
 		kind:      f.kind,
 		counts:    newStore[uint64, counters](append(identity, f.labels...), cfg.MaxSeries, f.counts),
@@ -68,17 +67,18 @@ func newRequests(cfg *Config, src Sources, f requestFamilies) (drainedFamily, er
 
 func (r *requests) stores() []familyStore { return []familyStore{r.counts, r.durations.s} }
 
-func (r *requests) consume(b *Batch) {
+func (r *requests) consume(b *flow.Batch) {
+	p := flow.Requests.In(b)
 	var v [1]uint64
-	for i := range b.Requests {
-		inc := &b.Requests[i]
-		if inc.Kind == r.kind {
-			v[0] = inc.Count
-			r.counts.add(&inc.Edge, requestVariant(inc.Request), v[:], b.Time)
+	for i := range p.Increments {
+		inc := &p.Increments[i]
+		if inc.Value.Kind == r.kind {
+			v[0] = inc.Value.Count
+			r.counts.add(&inc.Edge, requestVariant(inc.Value.Request), v[:], b.Time)
 		}
 	}
-	if b.Overflow.Requests != (bpf.RequestOverflow{}) {
-		for _, inc := range b.Overflow.Requests.Requests() {
+	if p.Overflow != (bpf.RequestOverflow{}) {
+		for _, inc := range p.Overflow.Requests() {
 			if inc.Kind == r.kind {
 				r.counts.addOverflow(0, requestVariant(inc.Request), &inc.Count, b.Time)
 			}

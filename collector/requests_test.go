@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/podflow/podflow_exporter/bpf"
+	"github.com/podflow/podflow_exporter/naming"
 )
 
 var (
@@ -61,10 +62,10 @@ func dnsServer() bpf.FlowKey {
 }
 
 func requestsTestPodflow(t *testing.T, maxSeries int, collectors ...string) (*fakeSource, *prometheus.Registry) {
-	src, clk := &fakeSource{}, &clock{now: time.Unix(1_800_000_000, 0)}
+	src, clk := newFakeSource(), &clock{now: time.Unix(1_800_000_000, 0)}
 	res := newResolver()
-	res.remote[addrD] = Peer{Workload: "resolver", Kind: "private"}
-	_, reg := newTestPodflow(t, testConfig(maxSeries, collectors...), src, res, HostSchema, clk)
+	res.remote[addrD] = naming.Peer{Workload: "resolver", Kind: "private"}
+	_, reg := newTestPodflow(t, testConfig(maxSeries, collectors...), src, res, clk)
 	return src, reg
 }
 
@@ -83,7 +84,7 @@ func TestDNSRequests(t *testing.T) {
 	src.addRequest(client, dnsQuery(13, bpf.QTypeOther), 1) // unassigned: other
 	src.addRequest(server, dnsQuery(2, bpf.QTypePTR), 4)
 	src.addRequest(webTo(addrDB), httpRequest(bpf.MethodGet, 2), 7)
-	src.requestOver = requestOverflow(t, map[bpf.Request]uint64{
+	src.requests.over = requestOverflow(t, map[bpf.Request]uint64{
 		dnsQuery(0, bpf.QTypeA): 3, dnsQuery(5, bpf.QTypeTXT): 1, httpRequest(bpf.MethodPost, 5): 4,
 	})
 	src.addLatency(client, bpf.HistDNS, 10, bucket(5, 5000))
@@ -94,7 +95,7 @@ func TestDNSRequests(t *testing.T) {
 	var over bpf.LatencyOverflow
 	*over.Bucket(bpf.HistDNS, 9) = bucket(3, 1200)
 	*over.Bucket(bpf.HistHTTP, 9) = bucket(1, 400)
-	src.latencyOver = over
+	src.latency.over = over
 	assertGolden(t, reg, "dns_requests", append(dnsFamilies, httpFamilies[0], httpFamilies[1], "podflow_tcp_rtt_seconds")...)
 
 	// A second drain adds to the first.
@@ -118,7 +119,7 @@ func TestHTTPRequests(t *testing.T) {
 	src.addRequest(server, httpRequest(bpf.MethodPost, 4), 20)
 	src.addRequest(server, httpRequest(bpf.MethodOther, 0), 1) // beyond the budget
 	src.addRequest(dnsServer(), dnsQuery(0, bpf.QTypeA), 9)
-	src.requestOver = requestOverflow(t, map[bpf.Request]uint64{
+	src.requests.over = requestOverflow(t, map[bpf.Request]uint64{
 		httpRequest(bpf.MethodDelete, 5): 2, httpRequest(bpf.MethodOther, 0): 3, dnsQuery(3, bpf.QTypeA): 1,
 	})
 	src.addLatency(client, bpf.HistHTTP, 14, bucket(70, 1_400_000))
@@ -142,8 +143,8 @@ func TestRequestsTableDrainedOnce(t *testing.T) {
 			t.Errorf("scrape %d: %v HTTP requests, want %d", scrape, got, 3*scrape)
 		}
 	}
-	if src.requestDrains != 4 {
-		t.Errorf("requests table drained %d times for 4 scrapes", src.requestDrains)
+	if src.requests.drains != 4 {
+		t.Errorf("requests table drained %d times for 4 scrapes", src.requests.drains)
 	}
 }
 
@@ -167,10 +168,10 @@ func TestAppProtocolLabel(t *testing.T) {
 // With --no-collector.flows.app-protocol a flow's protocols are one
 // series, without the label: the sum of what each protocol counted.
 func TestWithoutAppProtocol(t *testing.T) {
-	src, clk := &fakeSource{}, &clock{now: time.Unix(1_800_000_000, 0)}
-	cfg := testConfig(100, "flows", "tcp")
-	cfg.WithoutAppProtocol = true
-	_, reg := newTestPodflow(t, cfg, src, newResolver(), HostSchema, clk)
+	src, clk := newFakeSource(), &clock{now: time.Unix(1_800_000_000, 0)}
+	pcfg := pipelineConfig()
+	pcfg.AppProtocol = false
+	_, reg := newTestPodflowWith(t, testConfig(100, "flows", "tcp"), pcfg, src, newResolver(), clk)
 	k := webTo(addrDB)
 	for _, app := range []bpf.AppProtocol{bpf.AppNone, bpf.AppHTTP1, bpf.AppTLS} {
 		k.App = app
@@ -194,27 +195,5 @@ func TestWithoutAppProtocol(t *testing.T) {
 		if got, ok := gathered(t, reg, family, map[string]string{"remote_workload": "db"}); !ok || got != want {
 			t.Errorf("%s: %v (found %v), want %v in one series", family, got, ok, want)
 		}
-	}
-}
-
-// A subscriber that fell behind is handed the requests of each edge and
-// kind summed, the overflow too.
-func TestMergeRequests(t *testing.T) {
-	ids := newIdentities()
-	web, db := ids.get(Peer{Workload: "web"}, 0), ids.get(Peer{Workload: "db"}, 0)
-	e := NewEdge(&web.Identity, &db.Identity, bpf.RoleClient, 6, 80)
-	get, post := httpRequest(bpf.MethodGet, 2), httpRequest(bpf.MethodPost, 2)
-	a := &Batch{First: 1, Last: 1, Requests: []RequestIncrement{{e, bpf.RequestIncrement{Request: get, Count: 1}}}}
-	a.Overflow.Requests = requestOverflow(t, map[bpf.Request]uint64{get: 1})
-	b := &Batch{First: 2, Last: 2, Requests: []RequestIncrement{
-		{e, bpf.RequestIncrement{Request: get, Count: 2}}, {e, bpf.RequestIncrement{Request: post, Count: 5}},
-	}}
-	b.Overflow.Requests = requestOverflow(t, map[bpf.Request]uint64{get: 4})
-	m := mergeBatches([]*Batch{a, b})
-	if len(m.Requests) != 2 || m.Requests[0].Request != get || m.Requests[0].Count != 3 || m.Requests[1].Count != 5 {
-		t.Errorf("merged requests %+v, want GET 3 and POST 5", m.Requests)
-	}
-	if got := m.Overflow.Requests.Requests(); len(got) != 1 || got[0].Count != 5 {
-		t.Errorf("merged overflow %+v, want GET 5", got)
 	}
 }

@@ -13,6 +13,8 @@ import (
 
 	"github.com/podflow/podflow_exporter/bpf"
 	"github.com/podflow/podflow_exporter/kube"
+	"github.com/podflow/podflow_exporter/naming"
+	"github.com/podflow/podflow_exporter/naming/namingtest"
 )
 
 // gathered returns the value (a histogram's count) of the one series of
@@ -94,12 +96,12 @@ func noUnknown(t *testing.T, reg prometheus.Gatherer, family, when string) {
 // resolver can name it, everything appears on its series, exactly. The
 // same in every collector.
 func TestHoldUntilNamed(t *testing.T) {
-	api := Peer{Workload: "api.service", Kind: "systemd"}
+	api := naming.Peer{Workload: "api.service", Kind: "systemd"}
 	named := map[string]string{"local_workload": "api.service", "remote_workload": "db"}
 	for _, tc := range holdCases {
 		t.Run(tc.collector, func(t *testing.T) {
-			src, res, clk := &fakeSource{}, newResolver(), &clock{now: time.Unix(1_800_000_000, 0)}
-			_, reg := newTestPodflow(t, testConfig(100, tc.collector), src, res, HostSchema, clk)
+			src, res, clk := newFakeSource(), newResolver(), &clock{now: time.Unix(1_800_000_000, 0)}
+			_, reg := newTestPodflow(t, testConfig(100, tc.collector), src, res, clk)
 			stat := func(family string) float64 {
 				v, _ := gathered(t, reg, family, map[string]string{"collector": tc.collector})
 				return v
@@ -140,8 +142,8 @@ func TestHoldUntilNamed(t *testing.T) {
 // A flow that is never named is held for the hold time, then counted on an
 // unknown series, all of it, and the self-metrics say so.
 func TestHoldExpires(t *testing.T) {
-	src, res, clk := &fakeSource{}, newResolver(), &clock{now: time.Unix(1_800_000_000, 0)}
-	_, reg := newTestPodflow(t, testConfig(100, "flows"), src, res, HostSchema, clk)
+	src, res, clk := newFakeSource(), newResolver(), &clock{now: time.Unix(1_800_000_000, 0)}
+	_, reg := newTestPodflow(t, testConfig(100, "flows"), src, res, clk)
 	unknown := map[string]string{"local_workload": "unknown", "remote_workload": "db"}
 	src.addFlow(newcomer, bpf.FlowCounters{TxBytes: 100, TxPackets: 1})
 	noUnknown(t, reg, "podflow_flow_transmit_bytes_total", "at once")
@@ -179,10 +181,10 @@ podflow_resolution_unknown_flows_total{collector="flows"} 0
 // A side that can never be named (a cgroup removed before it was seen) is
 // counted as unknown at once; so is everything without a hold time.
 func TestUnnamableAtOnce(t *testing.T) {
-	src, res, clk := &fakeSource{}, newResolver(), &clock{now: time.Unix(1_800_000_000, 0)}
+	src, res, clk := newFakeSource(), newResolver(), &clock{now: time.Unix(1_800_000_000, 0)}
 	res.gone = map[uint64]bool{9: true}
 	cfg := testConfig(100, "flows")
-	_, reg := newTestPodflow(t, cfg, src, res, HostSchema, clk)
+	_, reg := newTestPodflow(t, cfg, src, res, clk)
 	removed := newcomer
 	removed.CgroupID = 9
 	src.addFlow(removed, bpf.FlowCounters{TxBytes: 100, TxPackets: 1})
@@ -194,9 +196,10 @@ func TestUnnamableAtOnce(t *testing.T) {
 		t.Errorf("podflow_resolution_unknown_flows_total = %v, want 1", got)
 	}
 
-	cfg.HoldUnresolved = 0
-	src, clk = &fakeSource{}, &clock{now: time.Unix(1_800_000_000, 0)}
-	_, reg = newTestPodflow(t, cfg, src, newResolver(), HostSchema, clk)
+	pcfg := pipelineConfig()
+	pcfg.HoldUnresolved = 0
+	src, clk = newFakeSource(), &clock{now: time.Unix(1_800_000_000, 0)}
+	_, reg = newTestPodflowWith(t, cfg, pcfg, src, newResolver(), clk)
 	src.addFlow(newcomer, bpf.FlowCounters{TxBytes: 5, TxPackets: 1})
 	if got, _ := gathered(t, reg, "podflow_flow_transmit_bytes_total", unknown); got != 5 {
 		t.Errorf("without a hold time: %v bytes on the unknown series, want 5", got)
@@ -210,18 +213,18 @@ func TestUnnamableAtOnce(t *testing.T) {
 // cache, and everything has traffic before the cache is synced. The
 // increments are held, then appear on the pod's series.
 func TestHoldKube(t *testing.T) {
-	ids := newFakeKube()
-	ids.synced = false
-	res := NewKubeResolver(ids, cgroups, kube.AggregatePod, nil)
-	src, clk := &fakeSource{}, &clock{now: time.Unix(1_800_000_000, 0)}
-	_, reg := newTestPodflow(t, testConfig(100, "flows"), src, res, KubeSchema(kube.AggregatePod, nil), clk)
+	ids := namingtest.NewKube()
+	ids.Unsynced = true
+	res := naming.NewKubeResolver(ids, namingtest.WorldCgroups(), kube.AggregatePod, nil, nil)
+	src, clk := newFakeSource(), &clock{now: time.Unix(1_800_000_000, 0)}
+	_, reg := newTestPodflow(t, testConfig(100, "flows"), src, res, clk)
 	web := bpf.FlowKey{CgroupID: 1, Local: addrWeb, Remote: addrDB, ServerPort: 5432, Protocol: 6, Role: bpf.RoleClient}
 	late := bpf.FlowKey{CgroupID: 4, Local: addrC, Remote: addrDB, ServerPort: 5432, Protocol: 6, Role: bpf.RoleClient}
 	src.addFlow(web, bpf.FlowCounters{TxBytes: 100, TxPackets: 1})
 	src.addFlow(late, bpf.FlowCounters{TxBytes: 40, TxPackets: 1})
 	noUnknown(t, reg, "podflow_flow_transmit_bytes_total", "before the sync")
 
-	ids.synced = true
+	ids.Unsynced = false
 	clk.advance(15 * time.Second)
 	src.addFlow(late, bpf.FlowCounters{TxBytes: 2, TxPackets: 1})
 	if got, _ := gathered(t, reg, "podflow_flow_transmit_bytes_total", map[string]string{"local_pod": "web-7d9c5b6f4-x2x9k", "remote_pod": "db-0"}); got != 100 {
@@ -229,7 +232,7 @@ func TestHoldKube(t *testing.T) {
 	}
 	noUnknown(t, reg, "podflow_flow_transmit_bytes_total", "pod not in the cache yet")
 
-	ids.byUID["ffffffff-ffff-ffff-ffff-ffffffffffff"] = kube.Identity{Namespace: "shop", Workload: "late", Kind: kube.KindStatefulSet, Pod: "late-0"}
+	ids.ByUID[namingtest.LateUID] = kube.Identity{Namespace: "shop", Workload: "late", Kind: kube.KindStatefulSet, Pod: "late-0"}
 	clk.advance(15 * time.Second)
 	if got, _ := gathered(t, reg, "podflow_flow_transmit_bytes_total", map[string]string{"local_pod": "late-0", "remote_pod": "db-0"}); got != 42 {
 		t.Errorf("the late pod: %v bytes, want 42", got)

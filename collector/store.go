@@ -9,18 +9,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/podflow/podflow_exporter/naming"
 )
 
-// seriesKey identifies a row of a store: both identities (Identity.ID),
-// the connection facts that are labels, and variant (e.g. a failure or drop
-// reason). It is small and pointer-free, so hashing it is cheap.
+// seriesKey identifies a row of a store: its edge, and variant (e.g. a
+// failure or drop reason). It is small and pointer-free, so hashing it is
+// cheap.
 type seriesKey struct {
-	edgeKey
+	naming.EdgeKey
+	variant uint32
 }
-
-// OverflowValue is every label value of the series that holds what did not
-// fit: the series budget, or a full kernel table.
-const OverflowValue = "__overflow__"
 
 // cells is how a store's families accumulate: V is one series' value (a
 // counter, a histogram) and what is added to it.
@@ -102,9 +101,9 @@ func newStore[V any, C cells[V]](labels []label, max int, specs ...familySpec) *
 
 // add counts incs[c] (len(families) of them) in family c of the row of
 // edge e and variant, at now.
-func (s *store[V, C]) add(e *Edge, variant uint32, incs []V, now int64) {
+func (s *store[V, C]) add(e *naming.Edge, variant uint32, incs []V, now int64) {
 	var cs C
-	k := seriesKey{e.key(variant)}
+	k := seriesKey{e.Key(), variant}
 	if i, ok := s.index[k]; ok {
 		r := &s.rows[i]
 		vals := s.values[int(i)*len(s.families):]

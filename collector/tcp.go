@@ -7,6 +7,8 @@ import (
 	"slices"
 
 	"github.com/podflow/podflow_exporter/bpf"
+	"github.com/podflow/podflow_exporter/flow"
+	"github.com/podflow/podflow_exporter/naming"
 )
 
 func init() {
@@ -14,14 +16,7 @@ func init() {
 }
 
 // failureReasons names the reason label of each connect failure event.
-var failureReasons = map[bpf.TCPEvent]string{
-	bpf.TCPFailRefused:     "refused",
-	bpf.TCPFailTimeout:     "timeout",
-	bpf.TCPFailUnreachable: "unreachable",
-	bpf.TCPFailReset:       "reset",
-	bpf.TCPFailAborted:     "aborted",
-	bpf.TCPFailOther:       "other",
-}
+var failureReasons = bpf.ConnectFailureReasons()
 
 // tcp exports the outcome of every TCP handshake, and the retransmits
 // and resets of TCP connections, per flow and application protocol
@@ -46,12 +41,9 @@ var handshakeEvents = [...]bpf.TCPEvent{colAttempts: bpf.TCPConnectAttempt, colE
 // healthEvents are the events of tcp.health, one per family.
 var healthEvents = []bpf.TCPEvent{bpf.TCPRetransmit, bpf.TCPResetSent, bpf.TCPResetReceived}
 
-func newTCP(cfg *Config, src Sources) (drainedFamily, error) {
-	if src.TCP == nil || src.Resolver == nil {
-		return nil, errNoSource
-	}
-	labels := slices.Clip(withApp(src.Schema.identityLabels(), cfg))
-	reason := label{name: "reason", value: func(_ *Edge, variant uint32) string { return failureReasons[bpf.TCPEvent(variant)] }}
+func newTCP(cfg *Config, schema naming.Schema, _ Sources) (drainedFamily, error) {
+	labels := slices.Clip(withApp(identityLabels(schema), schema))
+	reason := label{name: "reason", value: func(_ *naming.Edge, variant uint32) string { return failureReasons[bpf.TCPEvent(variant)] }}
 	return &tcp{
 		handshakes: newStore[uint64, counters](labels, cfg.MaxSeries,
 			familySpec{"podflow_tcp_connect_attempts_total", "TCP connects local sockets started (SYN sent)."},
@@ -71,11 +63,12 @@ func newTCP(cfg *Config, src Sources) (drainedFamily, error) {
 
 func (c *tcp) stores() []familyStore { return []familyStore{c.handshakes, c.failures, c.health} }
 
-func (c *tcp) consume(b *Batch) {
-	for i := range b.TCP {
-		c.count(&b.TCP[i].Edge, &b.TCP[i].TCPCounters, b.Time)
+func (c *tcp) consume(b *flow.Batch) {
+	p := flow.TCP.In(b)
+	for i := range p.Increments {
+		c.count(&p.Increments[i].Edge, &p.Increments[i].Value, b.Time)
 	}
-	o := &b.Overflow.TCP
+	o := &p.Overflow
 	now := b.Time
 	for col, ev := range handshakeEvents {
 		c.handshakes.addOverflow(col, 0, &o.Events[ev], now)
@@ -89,7 +82,7 @@ func (c *tcp) consume(b *Batch) {
 }
 
 // count adds the events of one edge to the stores.
-func (c *tcp) count(e *Edge, sum *bpf.TCPCounters, now int64) {
+func (c *tcp) count(e *naming.Edge, sum *bpf.TCPCounters, now int64) {
 	var handshakes [3]uint64
 	for col, ev := range handshakeEvents {
 		handshakes[col] = sum.Events[ev]
@@ -109,14 +102,4 @@ func (c *tcp) count(e *Edge, sum *bpf.TCPCounters, now int64) {
 			c.failures.add(e, uint32(ev), []uint64{n}, now)
 		}
 	}
-}
-
-// ConnectFailureReasons returns the reason label of each TCP event that is
-// a failed connect, as podflow_tcp_connect_failures_total names it.
-func ConnectFailureReasons() map[bpf.TCPEvent]string {
-	out := make(map[bpf.TCPEvent]string, len(failureReasons))
-	for ev, r := range failureReasons {
-		out[ev] = r
-	}
-	return out
 }

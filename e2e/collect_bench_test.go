@@ -18,8 +18,10 @@ import (
 
 	"github.com/podflow/podflow_exporter/bpf"
 	"github.com/podflow/podflow_exporter/collector"
+	"github.com/podflow/podflow_exporter/flow"
 	"github.com/podflow/podflow_exporter/internal/cgroups"
 	"github.com/podflow/podflow_exporter/internal/testnet"
+	"github.com/podflow/podflow_exporter/naming"
 )
 
 // BenchmarkScrape measures one scrape with N flows in the kernel tables:
@@ -61,11 +63,15 @@ func benchScrape(b *testing.B, n, budget int, stage string) {
 	}
 	defer tr.Close()
 	flags := collectorConfig(b, budget)
-	pf, err := collector.New(flags, collector.Sources{
-		Flows: tr, TCP: tr, Tracer: tr,
-		Resolver: collector.NewHostResolver(cgroups.NewIndex(env.Root.Path), collector.RemoteByAddress),
-		Schema:   collector.HostSchema,
+	pcfg := flow.DefaultConfig()
+	pipeline, err := flow.New(&pcfg, flow.Options{
+		Inputs:   flow.FromTracer(tr, flags.Tables()...),
+		Resolver: naming.NewHostResolver(cgroups.NewIndex(env.Root.Path), naming.RemoteByAddress),
 	}, log.NewNopLogger())
+	if err != nil {
+		b.Fatal(err)
+	}
+	pf, err := collector.New(flags, collector.Sources{Pipeline: pipeline, Tracer: tr}, log.NewNopLogger())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -78,7 +84,7 @@ func benchScrape(b *testing.B, n, budget int, stage string) {
 		switch stage {
 		case "drain":
 			flows := 0
-			if _, err := tr.DrainFlows(func(bpf.FlowKey, bpf.FlowCounters) { flows++ }); err != nil {
+			if _, err := bpf.Flows.Drain(tr, func(bpf.FlowKey, bpf.FlowCounters) { flows++ }); err != nil {
 				b.Fatal(err)
 			}
 			return 2 * flows
@@ -141,7 +147,8 @@ func benchScrape(b *testing.B, n, budget int, stage string) {
 func collectorConfig(b *testing.B, n int) *collector.Config {
 	app := kingpin.New("bench", "")
 	cfg := collector.AddFlags(app)
-	if _, err := app.Parse([]string{"--collector.max-series-per-family=" + strconv.Itoa(n), "--no-collector.tcp", "--no-collector.latency", "--no-collector.drops", "--no-collector.bpf"}); err != nil {
+	if _, err := app.Parse([]string{"--collector.max-series-per-family=" + strconv.Itoa(n), "--no-collector.tcp", "--no-collector.latency", "--no-collector.drops", "--no-collector.bpf",
+		"--no-collector.dns", "--no-collector.http"}); err != nil {
 		b.Fatal(err)
 	}
 	return cfg

@@ -49,6 +49,8 @@ const (
 	Unknown  Outcome = iota // the cache is not synced yet
 	Resolved                // a pod, service, node or loopback
 	World                   // outside the cluster (possibly a named network)
+	// NumOutcomes is how many outcomes there are.
+	NumOutcomes = iota
 )
 
 func (o Outcome) String() string {

@@ -18,12 +18,15 @@ import (
 
 	"github.com/podflow/podflow_exporter/bpf"
 	"github.com/podflow/podflow_exporter/collector"
+	"github.com/podflow/podflow_exporter/flow"
 	"github.com/podflow/podflow_exporter/kube"
+	"github.com/podflow/podflow_exporter/naming"
 )
 
 type replay struct{ keys []bpf.FlowKey }
 
-func (r *replay) DrainFlows(fn func(bpf.FlowKey, bpf.FlowCounters)) (bpf.FlowCounters, error) {
+// Drain implements flow.Source.
+func (r *replay) Drain(fn func(bpf.FlowKey, bpf.FlowCounters)) (bpf.FlowCounters, error) {
 	for _, k := range r.keys {
 		fn(k, bpf.FlowCounters{TxBytes: 100, TxPackets: 1, RxBytes: 50, RxPackets: 1})
 	}
@@ -70,13 +73,19 @@ func BenchmarkScrapeResolved(b *testing.B) {
 			src.keys = append(src.keys, bpf.FlowKey{CgroupID: uint64(l + 1), Local: addrs[l], Remote: addrs[local+l*(pods/local)%(pods-local)+r], ServerPort: 8080, Protocol: 6, Role: bpf.RoleClient})
 		}
 	}
-	resolver := collector.NewKubeResolver(cache, cgroups, kube.AggregatePod, nil)
+	resolver := naming.NewKubeResolver(cache, cgroups, kube.AggregatePod, nil, nil)
 	app := kingpin.New("bench", "")
 	cfg := collector.AddFlags(app)
-	if _, err := app.Parse([]string{"--collector.max-series-per-family=20000", "--no-collector.tcp", "--no-collector.latency", "--no-collector.drops", "--no-collector.bpf", "--no-collector.kube"}); err != nil {
+	if _, err := app.Parse([]string{"--collector.max-series-per-family=20000", "--no-collector.tcp", "--no-collector.latency", "--no-collector.drops", "--no-collector.bpf", "--no-collector.kube",
+		"--no-collector.dns", "--no-collector.http"}); err != nil {
 		b.Fatal(err)
 	}
-	pf, err := collector.New(cfg, collector.Sources{Flows: src, Resolver: resolver, Schema: collector.KubeSchema(kube.AggregatePod, nil)}, log.NewNopLogger())
+	pcfg := flow.DefaultConfig()
+	pipeline, err := flow.New(&pcfg, flow.Options{Inputs: []flow.Input{flow.Flows.From(src)}, Resolver: resolver}, log.NewNopLogger())
+	if err != nil {
+		b.Fatal(err)
+	}
+	pf, err := collector.New(cfg, collector.Sources{Pipeline: pipeline}, log.NewNopLogger())
 	if err != nil {
 		b.Fatal(err)
 	}

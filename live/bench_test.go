@@ -21,15 +21,17 @@ import (
 
 	"github.com/podflow/podflow_exporter/bpf"
 	"github.com/podflow/podflow_exporter/collector"
+	"github.com/podflow/podflow_exporter/flow"
+	"github.com/podflow/podflow_exporter/naming"
 )
 
 // benchEdges returns n distinct edges between 7 local workloads and n
 // remote addresses, and a drain in which each of them changed.
-func benchEdges(w *world, n int) []collector.FlowIncrement {
-	flows := make([]collector.FlowIncrement, n)
+func benchEdges(w *world, n int) []flow.Increment[bpf.FlowCounters] {
+	flows := make([]flow.Increment[bpf.FlowCounters], n)
 	for j := range flows {
 		e := w.edge(fmt.Sprintf("client-%d.service", j%7), fmt.Sprintf("10.1.%d.%d", j/256, j%256), uint16(1000+j%100))
-		flows[j] = flow(e, 1500, 120)
+		flows[j] = flowInc(e, 1500, 120)
 	}
 	return flows
 }
@@ -38,14 +40,14 @@ func benchEdges(w *world, n int) []collector.FlowIncrement {
 // budget of 5000 edges, a rate window of one drain interval (the world's
 // drains are a second apart).
 func benchModel() *Model {
-	return New(Options{Schema: collector.HostSchema, MaxEdges: 5000, IdleTTL: 5 * time.Minute, RateWindow: time.Second, MaxClients: 16})
+	return newModel(naming.HostSchema, time.Second, 5*time.Minute, Options{MaxEdges: 5000, MaxClients: 16})
 }
 
 // benchBatch returns the next drain, holding flows (shared, read-only:
 // Consume only reads a batch).
-func benchBatch(w *world, flows []collector.FlowIncrement) *collector.Batch {
+func benchBatch(w *world, flows []flow.Increment[bpf.FlowCounters]) *flow.Batch {
 	b := w.batch()
-	b.Flows = flows
+	flow.Flows.In(b).Increments = flows
 	return b
 }
 
@@ -187,15 +189,13 @@ func BenchmarkConsume(b *testing.B) {
 			b.Run(fmt.Sprintf("edges=%d/subscriber=%s", edges, sub), func(b *testing.B) {
 				w := newWorld()
 				flows := benchEdges(w, edges)
-				var s collector.Subscriber
+				var s flow.Subscriber
 				if sub == "live" {
 					m := benchModel()
 					defer m.Close()
 					s = m
 				} else {
-					p := metricsSubscriber(b)
-					defer p.Close()
-					s = p
+					s = metricsSubscriber(b)
 				}
 				s.Consume(benchBatch(w, flows)) // makes every edge or series
 				b.ReportAllocs()
@@ -210,32 +210,36 @@ func BenchmarkConsume(b *testing.B) {
 }
 
 // metricsSubscriber returns the subscriber behind /metrics with only the
-// flows collector, at the default budget.
-func metricsSubscriber(b *testing.B) *collector.Podflow {
+// flows collector, at the default budget: what collector.New subscribes to
+// its pipeline.
+func metricsSubscriber(b *testing.B) flow.Subscriber {
 	app := kingpin.New("bench", "")
 	cfg := collector.AddFlags(app)
-	if _, err := app.Parse([]string{"--no-collector.tcp", "--no-collector.latency", "--no-collector.drops", "--no-collector.bpf"}); err != nil {
+	if _, err := app.Parse([]string{"--no-collector.tcp", "--no-collector.latency", "--no-collector.drops", "--no-collector.bpf",
+		"--no-collector.dns", "--no-collector.http"}); err != nil {
 		b.Fatal(err)
 	}
-	p, err := collector.New(cfg, collector.Sources{
-		Flows:    noFlows{},
-		Resolver: collector.NewHostResolver(noCgroups{}, collector.RemoteByAddress),
-		Schema:   collector.HostSchema,
-	}, log.NewNopLogger())
+	p := &capturingPipeline{}
+	pf, err := collector.New(cfg, collector.Sources{Pipeline: p}, log.NewNopLogger())
 	if err != nil {
 		b.Fatal(err)
 	}
-	return p
+	b.Cleanup(pf.Close)
+	return p.sub
 }
 
-// noFlows is a flow source never drained here: the batches are handed to
-// Consume directly.
-type noFlows struct{}
+// capturingPipeline is a pipeline that never drains: it keeps what
+// subscribes to it, to be handed batches directly.
+type capturingPipeline struct{ sub flow.Subscriber }
 
-func (noFlows) DrainFlows(func(bpf.FlowKey, bpf.FlowCounters)) (bpf.FlowCounters, error) {
-	return bpf.FlowCounters{}, nil
+func (p *capturingPipeline) Subscribe(_ string, s flow.Subscriber) *flow.Subscription {
+	p.sub = s
+	return nil
 }
 
-type noCgroups struct{}
-
-func (noCgroups) Path(uint64, time.Time) (string, bool, error) { return "", false, nil }
+func (p *capturingPipeline) Sync(string) uint64                   { return 0 }
+func (p *capturingPipeline) Tables() []bpf.Table                  { return []bpf.Table{bpf.TableFlows} }
+func (p *capturingPipeline) Schema() naming.Schema                { return naming.HostSchema }
+func (p *capturingPipeline) IdleTTL() time.Duration               { return 5 * time.Minute }
+func (p *capturingPipeline) HoldStats(bpf.Table) naming.HoldStats { return naming.HoldStats{} }
+func (p *capturingPipeline) Stats() flow.Stats                    { return flow.Stats{} }

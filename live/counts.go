@@ -5,7 +5,8 @@ package live
 
 import (
 	"github.com/podflow/podflow_exporter/bpf"
-	"github.com/podflow/podflow_exporter/collector"
+	"github.com/podflow/podflow_exporter/flow"
+	"github.com/podflow/podflow_exporter/naming"
 )
 
 // counts are an edge's counts as the drains hand them: kernel counters,
@@ -30,7 +31,7 @@ func (c *counts) add(o *counts) {
 func (c *counts) bytes() uint64 { return c.flow.TxBytes + c.flow.RxBytes }
 
 // failureReasons are the reasons of podflow_tcp_connect_failures_total.
-var failureReasons = collector.ConnectFailureReasons()
+var failureReasons = bpf.ConnectFailureReasons()
 
 // failures sums failed connects over reasons.
 func (c *counts) failures() uint64 {
@@ -120,30 +121,34 @@ func (r *Rates) add(o *Rates) {
 
 // batchCounts calls f with each edge of b and what it gained, in b's
 // order; an edge may come more than once.
-func batchCounts(b *collector.Batch, f func(e *collector.Edge, c *counts)) {
+func batchCounts(b *flow.Batch, f func(e *naming.Edge, c *counts)) {
 	var c counts
-	for i := range b.Flows {
-		c = counts{flow: b.Flows[i].FlowCounters}
-		f(&b.Flows[i].Edge, &c)
+	flows := flow.Flows.In(b).Increments
+	for i := range flows {
+		c = counts{flow: flows[i].Value}
+		f(&flows[i].Edge, &c)
 	}
-	for i := range b.TCP {
-		c = counts{tcp: b.TCP[i].TCPCounters}
-		f(&b.TCP[i].Edge, &c)
+	tcp := flow.TCP.In(b).Increments
+	for i := range tcp {
+		c = counts{tcp: tcp[i].Value}
+		f(&tcp[i].Edge, &c)
 	}
-	for i := range b.Latency {
-		l := &b.Latency[i]
+	latency := flow.Latency.In(b).Increments
+	for i := range latency {
+		l := &latency[i]
 		c = counts{}
-		c.hist[l.Histogram] = l.LatencyBucket
+		c.hist[l.Value.Histogram] = l.Value.LatencyBucket
 		f(&l.Edge, &c)
 	}
 }
 
 // overflowCounts is what the kernel's tables could not hold in b.
-func overflowCounts(b *collector.Batch) counts {
-	c := counts{flow: b.Overflow.Flows, tcp: b.Overflow.TCP}
+func overflowCounts(b *flow.Batch) counts {
+	c := counts{flow: flow.Flows.In(b).Overflow, tcp: flow.TCP.In(b).Overflow}
+	latency := &flow.Latency.In(b).Overflow
 	for h := range c.hist {
 		for k := 0; k < bpf.LatencyBuckets; k++ {
-			c.hist[h].Add(b.Overflow.Latency.Bucket(bpf.Histogram(h), k))
+			c.hist[h].Add(latency.Bucket(bpf.Histogram(h), k))
 		}
 	}
 	return c

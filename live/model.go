@@ -5,8 +5,9 @@
 // JSON snapshot (GET /api/v1/flows), a stream of additive deltas
 // (GET /api/v1/flows/stream, Server-Sent Events), and the page that draws
 // them (GET /flows). It shows the edges /metrics counts, at drain
-// granularity: it subscribes to the collector's Drainer like the series
-// behind /metrics do, so nothing per packet or per connection reaches it.
+// granularity: it subscribes to the drain pipeline (package flow) like the
+// series behind /metrics do, so nothing per packet or per connection
+// reaches it, and names edges as they do (package naming).
 package live
 
 import (
@@ -15,24 +16,25 @@ import (
 	"sync"
 	"time"
 
-	"github.com/podflow/podflow_exporter/bpf"
-	"github.com/podflow/podflow_exporter/collector"
-	"github.com/podflow/podflow_exporter/kube"
+	"github.com/podflow/podflow_exporter/flow"
+	"github.com/podflow/podflow_exporter/naming"
 )
+
+// Pipeline is the drain pipeline the view follows (flow.Drainer): its
+// edges' schema, how often it drains and how long an idle edge lives come
+// with it.
+type Pipeline interface {
+	Subscribe(name string, s flow.Subscriber) *flow.Subscription
+	Schema() naming.Schema
+	Interval() time.Duration
+	IdleTTL() time.Duration
+}
 
 // Options size the live view.
 type Options struct {
-	// Schema is the label schema of /metrics, which edges are named by.
-	Schema collector.Schema
 	// MaxEdges bounds the edges held (--collector.max-series-per-family):
 	// increments of edges beyond it go to one edge labelled __overflow__.
 	MaxEdges int
-	// IdleTTL removes an edge without increments for this long, as its
-	// series leave /metrics (--collector.flows.idle-ttl).
-	IdleTTL time.Duration
-	// RateWindow is the shortest window rates are taken over
-	// (--collector.drain-interval).
-	RateWindow time.Duration
 	// MaxClients bounds the streams served at once.
 	MaxClients int
 	// Cluster answers scope=cluster; nil without a Prometheus URL.
@@ -40,18 +42,23 @@ type Options struct {
 }
 
 // Model holds the live view's edges, fed by every drain (it is a
-// collector.Subscriber), and the streams that follow them.
+// flow.Subscriber), and the streams that follow them.
 type Model struct {
-	opts       Options
-	labels     collector.EdgeLabels
-	labelNames []string
+	opts Options
+	// idleTTL removes an edge without increments for this long, as its
+	// series leave /metrics; rateWindow is the shortest window rates are
+	// taken over, a drain interval.
+	idleTTL, rateWindow time.Duration
+	labels              naming.EdgeLabels
+	labelNames          []string
+	sub                 *flow.Subscription // nil when fed by hand (tests)
 	// boot tells this run's event IDs from another's: a Last-Event-ID
 	// of an earlier run gets a fresh snapshot.
 	boot string
 	done chan struct{}
 
 	mu       sync.Mutex
-	edges    map[edgeKey]*edge
+	edges    map[naming.EdgeKey]*edge
 	overflow *edge // the __overflow__ edge, nil until needed
 	nextID   uint64
 	seq      uint64 // last drain applied
@@ -72,15 +79,6 @@ type stats struct {
 	messages, merges, rejected, overflowed uint64
 }
 
-// edgeKey is an edge as a drain names it: identities never reused, so
-// equal keys are the same edge.
-type edgeKey struct {
-	local, remote uint64
-	role          bpf.Role
-	protocol      uint8
-	port          uint16
-}
-
 // edge is one edge of the view. desc is set once and read-only after, so
 // streams read it without the lock.
 type edge struct {
@@ -89,7 +87,7 @@ type edge struct {
 	// changed edge, and encoding its labels each time was most of a
 	// stream's cost (docs/benchmarks.md).
 	head  []byte
-	key   edgeKey
+	key   naming.EdgeKey
 	total counts
 	mark  counts // total at the start of the rate window
 	rate  Rates  // over the last complete window
@@ -101,22 +99,36 @@ type edge struct {
 	at      int
 }
 
-// New returns an empty live view.
-func New(opts Options) *Model {
-	l := opts.Schema.EdgeLabels()
+// New returns the live view of p's drains, empty until the next one.
+func New(p Pipeline, opts Options) *Model {
+	m := newModel(p.Schema(), p.Interval(), p.IdleTTL(), opts)
+	m.sub = p.Subscribe("live_view", m)
+	return m
+}
+
+// newModel returns an empty live view of edges named by schema, fed by
+// Consume.
+func newModel(schema naming.Schema, rateWindow, idleTTL time.Duration, opts Options) *Model {
+	l := schema.EdgeLabels()
 	return &Model{
 		opts:       opts,
+		idleTTL:    idleTTL,
+		rateWindow: rateWindow,
 		labels:     l,
 		labelNames: l.Names(),
 		boot:       strconv.FormatInt(time.Now().UnixMilli(), 10),
 		done:       make(chan struct{}),
-		edges:      map[edgeKey]*edge{},
+		edges:      map[naming.EdgeKey]*edge{},
 		clients:    map[*client]struct{}{},
 	}
 }
 
-// Close ends every stream (at shutdown: a stream never ends by itself).
+// Close stops following the drains and ends every stream (at shutdown: a
+// stream never ends by itself).
 func (m *Model) Close() {
+	if m.sub != nil {
+		m.sub.Cancel()
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if !m.closed {
@@ -125,15 +137,15 @@ func (m *Model) Close() {
 	}
 }
 
-// Consume implements collector.Subscriber: b's increments are added to
-// their edges, and the delta goes to every stream.
-func (m *Model) Consume(b *collector.Batch) {
+// Consume implements flow.Subscriber: b's increments are added to their
+// edges, and the delta goes to every stream.
+func (m *Model) Consume(b *flow.Batch) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	msg := &message{first: b.First, last: b.Last, start: b.Start, time: b.Time,
-		edges: make([]delta, 0, len(b.Flows)+len(b.TCP)/2)}
-	msg.removed = m.expire(b.Time - int64(m.opts.IdleTTL))
-	batchCounts(b, func(e *collector.Edge, c *counts) {
+		edges: make([]delta, 0, len(flow.Flows.In(b).Increments)+len(flow.TCP.In(b).Increments)/2)}
+	msg.removed = m.expire(b.Time - int64(m.idleTTL))
+	batchCounts(b, func(e *naming.Edge, c *counts) {
 		m.count(msg, m.edgeOf(e), c, b.Time)
 	})
 	if o := overflowCounts(b); o != (counts{}) {
@@ -160,9 +172,10 @@ func (m *Model) count(msg *message, e *edge, c *counts, now int64) {
 }
 
 // edgeOf returns the edge of e, made if new, or the __overflow__ edge
-// when the budget is full.
-func (m *Model) edgeOf(e *collector.Edge) *edge {
-	k := edgeKey{local: e.Local.ID, remote: e.Remote.ID, role: e.Role, protocol: e.Protocol, port: e.Port}
+// when the budget is full. An edge's application protocols count together,
+// as the labels the view shows do not tell them apart.
+func (m *Model) edgeOf(e *naming.Edge) *edge {
+	k := e.Key().AnyApp()
 	if ed, ok := m.edges[k]; ok {
 		return ed
 	}
@@ -207,10 +220,10 @@ func (m *Model) overflowEdge() *edge {
 	if m.overflow == nil {
 		labels := make(map[string]string, len(m.labelNames))
 		for _, n := range m.labelNames {
-			labels[n] = collector.OverflowValue
+			labels[n] = naming.OverflowValue
 		}
-		n := Node{ID: collector.OverflowValue, Name: collector.OverflowValue, Kind: collector.OverflowValue}
-		m.overflow = newEdge(Edge{ID: collector.OverflowValue, Local: n, Remote: n, Labels: labels})
+		n := Node{ID: naming.OverflowValue, Name: naming.OverflowValue, Kind: naming.OverflowValue}
+		m.overflow = newEdge(Edge{ID: naming.OverflowValue, Local: n, Remote: n, Labels: labels})
 	}
 	return m.overflow
 }
@@ -234,7 +247,7 @@ func (m *Model) expire(cutoff int64) []string {
 
 // roll ends the rate window when it is RateWindow long: each edge's rate
 // becomes what it gained in it.
-func (m *Model) roll(b *collector.Batch) {
+func (m *Model) roll(b *flow.Batch) {
 	if m.windowStart == 0 {
 		m.windowStart = b.Start
 		if m.windowStart == 0 {
@@ -242,7 +255,7 @@ func (m *Model) roll(b *collector.Batch) {
 		}
 	}
 	w := time.Duration(b.Time - m.windowStart)
-	if w < m.opts.RateWindow {
+	if w < m.rateWindow {
 		return
 	}
 	m.each(func(e *edge) {
@@ -265,7 +278,7 @@ func (m *Model) each(f func(*edge)) {
 // nodeOf names one side of an edge as a graph node. The service a remote
 // pod was reached by is the edge's (remote_service), not the node's: a pod
 // is one node however it is reached.
-func nodeOf(p *collector.Peer) Node {
+func nodeOf(p *naming.Peer) Node {
 	name := p.Pod
 	if name == "" {
 		name = p.Workload
@@ -285,7 +298,7 @@ func nodeName(kind, namespace, name string) string {
 	case namespace != "":
 		n = namespace + "/" + name
 	}
-	if kind == kube.KindService || kind == kube.KindNode {
+	if kind == naming.KindService || kind == naming.KindNode {
 		n = kind + " " + n
 	}
 	return n

@@ -12,49 +12,57 @@ import (
 	"time"
 
 	"github.com/podflow/podflow_exporter/bpf"
-	"github.com/podflow/podflow_exporter/collector"
+	"github.com/podflow/podflow_exporter/flow"
+	"github.com/podflow/podflow_exporter/naming"
 )
 
 // world is a test node's identities and the drains made of them.
 type world struct {
-	ids  map[string]*collector.Identity
+	ids  map[string]*naming.Identity
 	seq  uint64
 	now  int64
 	step time.Duration
 }
 
 func newWorld() *world {
-	return &world{ids: map[string]*collector.Identity{}, now: time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC).UnixNano(), step: time.Second}
+	return &world{ids: map[string]*naming.Identity{}, now: time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC).UnixNano(), step: time.Second}
 }
 
 // id returns the identity of a host-mode workload.
-func (w *world) id(name string) *collector.Identity {
+func (w *world) id(name string) *naming.Identity {
 	if i, ok := w.ids[name]; ok {
 		return i
 	}
-	i := &collector.Identity{ID: uint64(len(w.ids) + 1), Peer: collector.Peer{Workload: name, Kind: "systemd_unit"}}
+	i := &naming.Identity{ID: uint64(len(w.ids) + 1), Peer: naming.Peer{Workload: name, Kind: "systemd_unit"}}
 	w.ids[name] = i
 	return i
 }
 
-func (w *world) edge(local, remote string, port uint16) collector.Edge {
-	return collector.NewEdge(w.id(local), w.id(remote), bpf.RoleClient, 17, port)
+func (w *world) edge(local, remote string, port uint16) naming.Edge {
+	return naming.NewEdge(w.id(local), w.id(remote), bpf.RoleClient, 17, port, bpf.AppNone)
 }
 
 // batch returns the next drain, one step after the last.
-func (w *world) batch() *collector.Batch {
+func (w *world) batch() *flow.Batch {
 	w.seq++
-	b := &collector.Batch{First: w.seq, Last: w.seq, Start: w.now, Time: w.now + int64(w.step)}
+	b := flow.NewBatch(w.seq, w.seq, w.now, w.now+int64(w.step))
 	w.now = b.Time
 	return b
 }
 
-func flow(e collector.Edge, tx, rx uint64) collector.FlowIncrement {
-	return collector.FlowIncrement{Edge: e, FlowCounters: bpf.FlowCounters{TxBytes: tx, TxPackets: 1, RxBytes: rx, RxPackets: 1}}
+// flowInc is what edge e sent and received in a drain, in one packet each way.
+func flowInc(e naming.Edge, tx, rx uint64) flow.Increment[bpf.FlowCounters] {
+	return flow.Increment[bpf.FlowCounters]{Edge: e, Value: bpf.FlowCounters{TxBytes: tx, TxPackets: 1, RxBytes: rx, RxPackets: 1}}
+}
+
+// addFlows adds incs to b's flows.
+func addFlows(b *flow.Batch, incs ...flow.Increment[bpf.FlowCounters]) {
+	p := flow.Flows.In(b)
+	p.Increments = append(p.Increments, incs...)
 }
 
 func testModel(maxEdges int) *Model {
-	return New(Options{Schema: collector.HostSchema, MaxEdges: maxEdges, IdleTTL: time.Minute, RateWindow: 2 * time.Second, MaxClients: 8})
+	return newModel(naming.HostSchema, 2*time.Second, time.Minute, Options{MaxEdges: maxEdges, MaxClients: 8})
 }
 
 func getSnapshot(t *testing.T, m *Model, query string) Snapshot {
@@ -78,7 +86,7 @@ func TestSnapshotTopAndOther(t *testing.T) {
 	for round := 0; round < 3; round++ {
 		b := w.batch()
 		for i := 1; i <= 10; i++ {
-			b.Flows = append(b.Flows, flow(w.edge("client.service", fmt.Sprintf("10.0.0.%d", i), 53), uint64(100*i), uint64(i)))
+			addFlows(b, flowInc(w.edge("client.service", fmt.Sprintf("10.0.0.%d", i), 53), uint64(100*i), uint64(i)))
 			total += uint64(101 * i)
 		}
 		m.Consume(b)
@@ -134,16 +142,16 @@ func TestBudgetAndKernelOverflow(t *testing.T) {
 	m := testModel(2)
 	b := w.batch()
 	for i := 1; i <= 5; i++ {
-		b.Flows = append(b.Flows, flow(w.edge("a", fmt.Sprintf("r%d", i), 80), 10, 0))
+		addFlows(b, flowInc(w.edge("a", fmt.Sprintf("r%d", i), 80), 10, 0))
 	}
-	b.Overflow.Flows = bpf.FlowCounters{TxBytes: 7}
+	flow.Flows.In(b).Overflow = bpf.FlowCounters{TxBytes: 7}
 	m.Consume(b)
 	s := getSnapshot(t, m, "?top=0")
 	if len(s.Edges) != 3 {
 		t.Fatalf("%d edges, want 2 and __overflow__", len(s.Edges))
 	}
 	o := s.Edges[0]
-	if o.ID != collector.OverflowValue || o.Total.TransmitBytes != 3*10+7 || o.Labels["remote_workload"] != collector.OverflowValue {
+	if o.ID != naming.OverflowValue || o.Total.TransmitBytes != 3*10+7 || o.Labels["remote_workload"] != naming.OverflowValue {
 		t.Errorf("first edge %s %+v, want __overflow__ with 37 bytes", o.ID, o.Total)
 	}
 	if m.stats.overflowed != 3 {
@@ -156,7 +164,7 @@ func TestExpire(t *testing.T) {
 	w := newWorld()
 	m := testModel(10)
 	b := w.batch()
-	b.Flows = append(b.Flows, flow(w.edge("a", "b", 80), 10, 0))
+	addFlows(b, flowInc(w.edge("a", "b", 80), 10, 0))
 	m.Consume(b)
 	id := getSnapshot(t, m, "").Edges[0].ID
 	w.step = 30 * time.Second
@@ -182,10 +190,11 @@ func TestDeltaEncoding(t *testing.T) {
 	m := testModel(2)
 	b := w.batch()
 	for i := 1; i <= 3; i++ { // the third goes to __overflow__
-		b.Flows = append(b.Flows, flow(w.edge("a \"quoted\" ünït", fmt.Sprintf("r%d", i), 80), uint64(i), 1))
+		addFlows(b, flowInc(w.edge("a \"quoted\" ünït", fmt.Sprintf("r%d", i), 80), uint64(i), 1))
 	}
-	b.TCP = append(b.TCP, collector.TCPIncrement{Edge: w.edge("a \"quoted\" ünït", "r1", 80)})
-	b.TCP[0].Events[bpf.TCPConnectAttempt], b.TCP[0].Events[bpf.TCPFailRefused] = 2, 1
+	tcp := flow.TCP.In(b)
+	tcp.Increments = append(tcp.Increments, flow.Increment[bpf.TCPCounters]{Edge: w.edge("a \"quoted\" ünït", "r1", 80)})
+	tcp.Increments[0].Value.Events[bpf.TCPConnectAttempt], tcp.Increments[0].Value.Events[bpf.TCPFailRefused] = 2, 1
 	check := func() {
 		t.Helper()
 		msg := m.history[len(m.history)-1]

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/podflow/podflow_exporter/naming"
 )
 
 // stream is a test client of /api/v1/flows/stream that adds up what it
@@ -105,7 +107,7 @@ func feed(m *Model, w *world, n, edges int, size uint64) uint64 {
 	for i := 0; i < n; i++ {
 		b := w.batch()
 		for j := 0; j < edges; j++ {
-			b.Flows = append(b.Flows, flow(w.edge(fmt.Sprintf("client-%d.service", j%7), fmt.Sprintf("192.0.2.%d", j), uint16(1000+j)), size, 0))
+			addFlows(b, flowInc(w.edge(fmt.Sprintf("client-%d.service", j%7), fmt.Sprintf("192.0.2.%d", j), uint16(1000+j)), size, 0))
 			total += size
 		}
 		m.Consume(b)
@@ -244,7 +246,7 @@ func TestResume(t *testing.T) {
 
 // TestClientLimit: streams beyond --web.live-view.max-clients get 503.
 func TestClientLimit(t *testing.T) {
-	m := New(Options{Schema: testModel(1).opts.Schema, MaxEdges: 10, IdleTTL: time.Minute, RateWindow: time.Second, MaxClients: 2})
+	m := newModel(naming.HostSchema, time.Second, time.Minute, Options{MaxEdges: 10, MaxClients: 2})
 	srv := httptest.NewServer(http.HandlerFunc(m.ServeStream))
 	defer srv.Close()
 	defer m.Close()

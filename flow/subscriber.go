@@ -1,12 +1,10 @@
 // Copyright 2026 The podflow_exporter Authors
 // SPDX-License-Identifier: Apache-2.0
 
-package collector
+package flow
 
 import (
 	"sync"
-
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Subscriber is handed every drain's increments, named.
@@ -21,31 +19,28 @@ type Subscriber interface {
 }
 
 // Subscribe hands s every batch from the next drain on, until the
-// returned function is called.
-func (d *Drainer) Subscribe(name string, s Subscriber) (cancel func()) {
-	sub := d.subscribe(name, s)
-	return func() { d.unsubscribe(sub) }
-}
-
-func (d *Drainer) unsubscribe(sub *subscription) {
-	d.subsMu.Lock()
-	for i, o := range d.subs {
-		if o == sub {
-			d.subs = append(d.subs[:i:i], d.subs[i+1:]...)
-		}
-	}
-	d.subsMu.Unlock()
-	sub.close()
-}
-
-func (d *Drainer) subscribe(name string, s Subscriber) *subscription {
-	sub := &subscription{name: name, s: s}
+// subscription is cancelled. name labels its self-metrics.
+func (d *Drainer) Subscribe(name string, s Subscriber) *Subscription {
+	sub := &Subscription{name: name, s: s, d: d}
 	sub.cond = sync.NewCond(&sub.mu)
 	d.subsMu.Lock()
 	d.subs = append(d.subs, sub)
 	d.subsMu.Unlock()
 	go sub.run()
 	return sub
+}
+
+// Cancel ends the subscription: no batch is handed to it afterwards.
+func (s *Subscription) Cancel() {
+	d := s.d
+	d.subsMu.Lock()
+	for i, o := range d.subs {
+		if o == s {
+			d.subs = append(d.subs[:i:i], d.subs[i+1:]...)
+		}
+	}
+	d.subsMu.Unlock()
+	s.close()
 }
 
 func (d *Drainer) publish(b *Batch) {
@@ -62,11 +57,12 @@ func (d *Drainer) publish(b *Batch) {
 // merged into one.
 const maxPending = 4
 
-// subscription is a subscriber's mailbox: batches wait there while it
+// Subscription is a subscriber's mailbox: batches wait there while it
 // consumes the previous ones.
-type subscription struct {
+type Subscription struct {
 	name string
 	s    Subscriber
+	d    *Drainer
 
 	mu      sync.Mutex
 	cond    *sync.Cond
@@ -76,7 +72,7 @@ type subscription struct {
 	closed  bool
 }
 
-func (s *subscription) push(b *Batch) {
+func (s *Subscription) push(b *Batch) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -96,7 +92,7 @@ func (s *subscription) push(b *Batch) {
 	s.cond.Broadcast()
 }
 
-func (s *subscription) run() {
+func (s *Subscription) run() {
 	for {
 		s.mu.Lock()
 		for len(s.pending) == 0 && !s.closed {
@@ -121,8 +117,9 @@ func (s *subscription) run() {
 	}
 }
 
-// wait returns once the subscriber consumed drain seq (or was closed).
-func (s *subscription) wait(seq uint64) {
+// Wait returns once the subscriber consumed drain seq (Drainer.Sync's), or
+// the subscription was cancelled.
+func (s *Subscription) Wait(seq uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for s.applied < seq && !s.closed {
@@ -130,7 +127,7 @@ func (s *subscription) wait(seq uint64) {
 	}
 }
 
-func (s *subscription) close() {
+func (s *Subscription) close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closed = true
@@ -141,16 +138,22 @@ func (s *subscription) close() {
 	s.cond.Broadcast()
 }
 
-var subscriberMergesDesc = prometheus.NewDesc("podflow_subscriber_merged_batches_total",
-	"Drains handed to a subscriber merged with the next because it fell behind (nothing is lost), by subscriber.",
-	[]string{"subscriber"}, nil)
+// SubscriberStats describe one subscriber for self-monitoring.
+type SubscriberStats struct {
+	Name string
+	// Merges counts the drains handed to it merged with the next because
+	// it fell behind.
+	Merges uint64
+}
 
-func (d *Drainer) collectSubscriberStats(ch chan<- prometheus.Metric) {
+func (d *Drainer) subscriberStats() []SubscriberStats {
 	d.subsMu.Lock()
 	defer d.subsMu.Unlock()
+	out := make([]SubscriberStats, 0, len(d.subs))
 	for _, s := range d.subs {
 		s.mu.Lock()
-		ch <- prometheus.MustNewConstMetric(subscriberMergesDesc, prometheus.CounterValue, float64(s.merges), s.name)
+		out = append(out, SubscriberStats{Name: s.name, Merges: s.merges})
 		s.mu.Unlock()
 	}
+	return out
 }

@@ -1,10 +1,9 @@
 // Copyright 2026 The podflow_exporter Authors
 // SPDX-License-Identifier: Apache-2.0
 
-package collector
+package naming
 
 import (
-	"fmt"
 	"net/netip"
 	"path"
 	"strings"
@@ -13,15 +12,6 @@ import (
 
 	"github.com/podflow/podflow_exporter/bpf"
 )
-
-// CgroupPaths maps cgroup ids to their path in the cgroup v2 hierarchy
-// (cgroups.Index).
-type CgroupPaths interface {
-	// Path returns the path of cgroup id, whose increments were counted
-	// before counted. found is false when the cgroup is gone (or outside
-	// the hierarchy's root); an error when that cannot be told now.
-	Path(id uint64, counted time.Time) (path string, found bool, err error)
-}
 
 // RemoteNaming says how host mode names remote peers.
 type RemoteNaming string
@@ -32,19 +22,6 @@ const (
 	RemoteByAddress RemoteNaming = "address"
 	RemoteByClass   RemoteNaming = "class"
 )
-
-// ParseRemoteNaming validates a --host.remote value.
-func ParseRemoteNaming(s string) (RemoteNaming, error) {
-	switch RemoteNaming(s) {
-	case RemoteByAddress, RemoteByClass:
-		return RemoteNaming(s), nil
-	}
-	return "", fmt.Errorf("unknown remote naming %q: want %q or %q", s, RemoteByAddress, RemoteByClass)
-}
-
-// cacheLimit bounds each resolver cache (at most ~20 MB); past it the
-// cache starts over.
-const cacheLimit = 1 << 17
 
 // HostResolver names flows on a host without Kubernetes: the local side by
 // its cgroup (systemd unit or container), the remote side by address.
@@ -67,10 +44,8 @@ func NewHostResolver(cgroups CgroupPaths, naming RemoteNaming) *HostResolver {
 	}
 }
 
-// HostSchema is the label schema of host mode: workload and kind only.
-var HostSchema = Schema{Workload: true}
-
-var unknownPeer = Peer{Workload: "unknown", Kind: "unknown"}
+// Schema implements Resolver: HostSchema.
+func (h *HostResolver) Schema() Schema { return HostSchema }
 
 // Generation implements Resolver: a cgroup's path and an address's name
 // never change, so host answers stay valid (unknown ones are not reused).
@@ -98,9 +73,9 @@ func (h *HostResolver) local(id uint64, counted time.Time) (Peer, bool) {
 	cgPath, found, err := h.cgroups.Path(id, counted)
 	switch {
 	case err != nil:
-		return unknownPeer, false // the tree could not be read: ask again
+		return UnknownPeer, false // the tree could not be read: ask again
 	case !found:
-		return unknownPeer, true // removed before it was ever seen
+		return UnknownPeer, true // removed before it was ever seen
 	}
 	workload, kind := CgroupName(cgPath)
 	p := Peer{Workload: workload, Kind: kind}
@@ -115,7 +90,7 @@ func (h *HostResolver) remote(a netip.Addr) Peer {
 	if p, ok := h.remotes[a]; ok {
 		return p
 	}
-	p := unknownPeer
+	p := UnknownPeer
 	if a.IsValid() {
 		class := AddressClass(a)
 		p = Peer{Workload: class, Kind: class}

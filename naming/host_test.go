@@ -1,15 +1,15 @@
 // Copyright 2026 The podflow_exporter Authors
 // SPDX-License-Identifier: Apache-2.0
 
-package collector
+package naming
 
 import (
-	"errors"
 	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/podflow/podflow_exporter/bpf"
+	"github.com/podflow/podflow_exporter/naming/namingtest"
 )
 
 func TestCgroupName(t *testing.T) {
@@ -47,23 +47,8 @@ func TestAddressClass(t *testing.T) {
 	}
 }
 
-// fakeCgroups is a cgroup tree read whole: an id not in it is gone.
-type fakeCgroups map[uint64]string
-
-func (f fakeCgroups) Path(id uint64, _ time.Time) (string, bool, error) {
-	p, ok := f[id]
-	return p, ok, nil
-}
-
-// unreadableCgroups is a tree that cannot be read.
-type unreadableCgroups struct{}
-
-func (unreadableCgroups) Path(uint64, time.Time) (string, bool, error) {
-	return "", false, errors.New("permission denied")
-}
-
 func TestHostResolver(t *testing.T) {
-	cg := fakeCgroups{7: "/system.slice/nginx.service"}
+	cg := namingtest.Cgroups{7: "/system.slice/nginx.service"}
 	k := bpf.FlowKey{CgroupID: 7, Remote: netip.MustParseAddr("93.184.216.34")}
 	for _, tc := range []struct {
 		naming      RemoteNaming
@@ -80,20 +65,17 @@ func TestHostResolver(t *testing.T) {
 	// A cgroup gone before it was seen, and a packet without addresses:
 	// unknown for good.
 	l, r, _, ok := NewHostResolver(cg, RemoteByAddress).Resolve(bpf.FlowKey{CgroupID: 99}, time.Now())
-	if l != unknownPeer || r != unknownPeer || !ok {
+	if l != UnknownPeer || r != UnknownPeer || !ok {
 		t.Errorf("unknown cgroup and address resolved to %+v, %+v, ok %v", l, r, ok)
 	}
 	// A tree that could not be read: not yet.
-	if l, _, _, ok := NewHostResolver(unreadableCgroups{}, RemoteByAddress).Resolve(k, time.Now()); l != unknownPeer || ok {
+	if l, _, _, ok := NewHostResolver(namingtest.Unreadable{}, RemoteByAddress).Resolve(k, time.Now()); l != UnknownPeer || ok {
 		t.Errorf("with an unreadable tree, resolved to %+v, ok %v; want unknown, not yet", l, ok)
 	}
 	// No socket (cgroup id 0): the host, named like the root cgroup
 	// without asking the index (which here would name id 0 otherwise).
-	withZero := fakeCgroups{0: "/system.slice/not-asked.service"}
+	withZero := namingtest.Cgroups{0: "/system.slice/not-asked.service"}
 	if l, _, _, _ := NewHostResolver(withZero, RemoteByAddress).Resolve(bpf.FlowKey{Remote: k.Remote}, time.Now()); l != (Peer{Workload: "host", Kind: "host"}) {
 		t.Errorf("cgroup id 0 resolved to %+v, want the host", l)
-	}
-	if _, err := ParseRemoteNaming("dns"); err == nil {
-		t.Error("ParseRemoteNaming accepted an unknown naming")
 	}
 }

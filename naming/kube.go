@@ -1,7 +1,7 @@
 // Copyright 2026 The podflow_exporter Authors
 // SPDX-License-Identifier: Apache-2.0
 
-package collector
+package naming
 
 import (
 	"net/netip"
@@ -26,15 +26,11 @@ type KubeIdentities interface {
 	Stats() kube.Stats
 }
 
-// KindHost names local processes that are not in a pod (kubelet, sshd...).
-const KindHost = "host"
-
-// Sides and outcomes of resolutions, for podflow_kube_resolutions_total.
+// Sides of resolutions, for podflow_kube_resolutions_total.
 const (
 	sideLocal = iota
 	sideRemote
 	numSides
-	numOutcomes = 3
 )
 
 // Translator finds the backend the node's NAT sent a connection to a
@@ -61,8 +57,9 @@ type KubeResolver struct {
 	ids         KubeIdentities
 	cgroups     CgroupPaths
 	aggregation string
+	schema      Schema
 	translator  Translator
-	outcomes    [numSides][numOutcomes]atomic.Uint64
+	outcomes    [numSides][kube.NumOutcomes]atomic.Uint64
 
 	// named remembers the pods named by UID: a pod's last increments are
 	// drained after the cache has dropped the deleted pod.
@@ -71,27 +68,17 @@ type KubeResolver struct {
 }
 
 // NewKubeResolver names flows at the given aggregation level
-// (kube.Aggregate*). translator, when not nil, names the backend of each
+// (kube.Aggregate*), with the values of the pod labels of --kube.pod-labels
+// the cache keeps. translator, when not nil, names the backend of each
 // connection to a service (flows with a client port); without it such
 // flows are named by the service.
-func NewKubeResolver(ids KubeIdentities, cgroups CgroupPaths, aggregation string, translator Translator) *KubeResolver {
-	return &KubeResolver{ids: ids, cgroups: cgroups, aggregation: aggregation, translator: translator, named: map[string]kube.Identity{}}
+func NewKubeResolver(ids KubeIdentities, cgroups CgroupPaths, aggregation string, podLabels []string, translator Translator) *KubeResolver {
+	return &KubeResolver{ids: ids, cgroups: cgroups, aggregation: aggregation, schema: KubeSchema(aggregation, podLabels),
+		translator: translator, named: map[string]kube.Identity{}}
 }
 
-// KubeSchema is the label schema of an aggregation level, with the pod
-// labels of --kube.pod-labels.
-func KubeSchema(aggregation string, podLabels []string) Schema {
-	s := Schema{
-		Namespace: true,
-		Workload:  aggregation != kube.AggregateNamespace,
-		Pod:       aggregation == kube.AggregatePod,
-		Service:   true,
-	}
-	for _, k := range podLabels {
-		s.Labels = append(s.Labels, kube.SanitizeLabelName(k))
-	}
-	return s
-}
+// Schema implements Resolver: KubeSchema of the aggregation level and pod labels.
+func (r *KubeResolver) Schema() Schema { return r.schema }
 
 // Generation implements Resolver.
 func (r *KubeResolver) Generation() uint64 { return r.ids.Generation() }
@@ -112,7 +99,7 @@ func (r *KubeResolver) Resolve(k bpf.FlowKey, counted time.Time) (local, remote 
 	}
 	r.outcomes[sideRemote][outcome].Add(1)
 	if outcome == kube.Unknown {
-		return local, unknownPeer, k.ServerPort, ok && !k.Remote.IsValid()
+		return local, UnknownPeer, k.ServerPort, ok && !k.Remote.IsValid()
 	}
 	return local, r.peer(id), k.ServerPort, ok
 }
@@ -155,7 +142,7 @@ func (r *KubeResolver) local(k bpf.FlowKey, counted time.Time) (Peer, bool) {
 			// Removed before it was seen: unknown for good; an
 			// unreadable tree: not yet.
 			r.outcomes[sideLocal][kube.Unknown].Add(1)
-			return unknownPeer, err == nil
+			return UnknownPeer, err == nil
 		}
 	}
 	if uid, ok := kube.PodUIDFromCgroup(path); ok {
@@ -164,7 +151,7 @@ func (r *KubeResolver) local(k bpf.FlowKey, counted time.Time) (Peer, bool) {
 			// Not in the cache yet: the pod's cgroup had traffic
 			// before the pod's watch event came, or before the sync.
 			r.outcomes[sideLocal][kube.Unknown].Add(1)
-			return unknownPeer, false
+			return UnknownPeer, false
 		}
 		r.outcomes[sideLocal][kube.Resolved].Add(1)
 		return r.peer(id), true
@@ -177,7 +164,7 @@ func (r *KubeResolver) local(k bpf.FlowKey, counted time.Time) (Peer, bool) {
 		if !r.ids.Synced() {
 			// Maybe a pod's address, which only the synced cache knows.
 			r.outcomes[sideLocal][kube.Unknown].Add(1)
-			return unknownPeer, false
+			return UnknownPeer, false
 		}
 	}
 	r.outcomes[sideLocal][kube.Resolved].Add(1)
@@ -214,13 +201,13 @@ func (r *KubeResolver) peer(id kube.Identity) Peer {
 	return p
 }
 
-// Stats implements KubeStatus.
+// Stats returns the Kubernetes cache's.
 func (r *KubeResolver) Stats() kube.Stats { return r.ids.Stats() }
 
 // Resolutions returns how many local and remote resolutions had each
 // outcome (indexed by kube.Outcome).
-func (r *KubeResolver) Resolutions() (local, remote [numOutcomes]uint64) {
-	for o := range numOutcomes {
+func (r *KubeResolver) Resolutions() (local, remote [kube.NumOutcomes]uint64) {
+	for o := range kube.NumOutcomes {
 		local[o] = r.outcomes[sideLocal][o].Load()
 		remote[o] = r.outcomes[sideRemote][o].Load()
 	}
