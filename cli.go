@@ -22,6 +22,7 @@ import (
 	"github.com/podflow/podflow_exporter/flow"
 	"github.com/podflow/podflow_exporter/internal/cgroups"
 	"github.com/podflow/podflow_exporter/internal/logging"
+	"github.com/podflow/podflow_exporter/internal/top"
 	"github.com/podflow/podflow_exporter/kube"
 	"github.com/podflow/podflow_exporter/live"
 	"github.com/podflow/podflow_exporter/naming"
@@ -40,7 +41,7 @@ type flags struct {
 	flow        *flow.Config
 	translation *translation.Config
 	kube        *kube.Config
-	top         *topConfig
+	top         *top.Config
 	live        *live.Config
 
 	// node_exporter's --web.max-requests and --web.disable-exporter-metrics.
@@ -73,7 +74,7 @@ func newApp() (*kingpin.Application, *flags) {
 	f.live = live.AddFlags(app)
 	app.Command("serve", "Run the exporter (the default command).").Default()
 	app.Command(checkSystemCommand, "Probe what this node allows the exporter (BTF, cgroup v2, capabilities, memlock, each eBPF program, connection tracking, Kubernetes), print one line per check with the fix, and exit: 1 when the exporter could not count bytes here. Takes the exporter's flags.")
-	f.top = addTopCommand(app)
+	f.top = top.AddCommand(app)
 	app.Version(version.Print("podflow_exporter"))
 	app.HelpFlag.Short('h')
 	return app, f

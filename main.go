@@ -27,6 +27,7 @@ import (
 	"github.com/podflow/podflow_exporter/flow"
 	"github.com/podflow/podflow_exporter/internal/cgroups"
 	"github.com/podflow/podflow_exporter/internal/logging"
+	"github.com/podflow/podflow_exporter/internal/top"
 	"github.com/podflow/podflow_exporter/kube"
 	"github.com/podflow/podflow_exporter/live"
 	"github.com/podflow/podflow_exporter/naming"
@@ -51,10 +52,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if cmd == checkSystemCommand {
 		return checkSystem(f, stdout)
 	}
-	if cmd == topCommand {
+	if cmd == top.Command {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
-		return runTop(ctx, f.top, stdout, stderr)
+		return top.Run(ctx, f.top, stdout, stderr)
 	}
 	logger, err := logging.New(f.log, stderr)
 	if err != nil {

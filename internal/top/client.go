@@ -1,7 +1,7 @@
 // Copyright 2026 The podflow_exporter Authors
 // SPDX-License-Identifier: Apache-2.0
 
-package main
+package top
 
 import (
 	"context"
@@ -28,15 +28,15 @@ const (
 	streamPath = "/api/v1/flows/stream"
 )
 
-// topClient asks one exporter for its flows.
-type topClient struct {
+// client asks one exporter for its flows.
+type client struct {
 	// base is the exporter's URL without credentials, path trimmed of "/".
 	base           *url.URL
 	user, password string
 	http           *http.Client
 }
 
-func newTopClient(cfg *topConfig) (*topClient, error) {
+func newClient(cfg *Config) (*client, error) {
 	raw := cfg.url
 	if !strings.Contains(raw, "://") {
 		raw = "http://" + raw
@@ -51,7 +51,7 @@ func newTopClient(cfg *topConfig) (*topClient, error) {
 	if u.Host == "" {
 		return nil, fmt.Errorf("URL %s: no host", u.Redacted())
 	}
-	c := &topClient{base: u}
+	c := &client{base: u}
 	if u.User != nil {
 		c.user = u.User.Username()
 		c.password, _ = u.User.Password()
@@ -85,7 +85,7 @@ func newTopClient(cfg *topConfig) (*topClient, error) {
 
 // tlsConfig trusts the system's roots, plus --tls.ca-file, and presents
 // --tls.cert-file when given.
-func (cfg *topConfig) tlsConfig() (*tls.Config, error) {
+func (cfg *Config) tlsConfig() (*tls.Config, error) {
 	tc := &tls.Config{InsecureSkipVerify: cfg.insecure} // only when asked for by flag
 	if cfg.caFile != "" {
 		pem, err := os.ReadFile(cfg.caFile)
@@ -116,7 +116,7 @@ func (cfg *topConfig) tlsConfig() (*tls.Config, error) {
 
 // url returns the URL of path, with query, as shown to the user (never
 // with the password).
-func (c *topClient) url(path, query string) string {
+func (c *client) url(path, query string) string {
 	u := *c.base
 	u.Path += path
 	u.RawQuery = query
@@ -125,7 +125,7 @@ func (c *topClient) url(path, query string) string {
 
 // get asks for path and returns the response when it is 200 OK; an error
 // names the URL and says what to do.
-func (c *topClient) get(ctx context.Context, path, query string, header http.Header) (*http.Response, error) {
+func (c *client) get(ctx context.Context, path, query string, header http.Header) (*http.Response, error) {
 	target := c.url(path, query)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
 	if err != nil {
@@ -149,18 +149,18 @@ func (c *topClient) get(ctx context.Context, path, query string, header http.Hea
 	return nil, c.statusError(target, resp.StatusCode, resp.Status, string(body))
 }
 
-// topHTTPError is an answer other than 200 OK. fatal: asking again would
+// httpError is an answer other than 200 OK. fatal: asking again would
 // not help (reconnecting stops).
-type topHTTPError struct {
+type httpError struct {
 	msg   string
 	fatal bool
 }
 
-func (e *topHTTPError) Error() string { return e.msg }
+func (e *httpError) Error() string { return e.msg }
 
-func (c *topClient) statusError(target string, code int, status, body string) error {
+func (c *client) statusError(target string, code int, status, body string) error {
 	first, _, _ := strings.Cut(strings.TrimSpace(body), "\n")
-	e := &topHTTPError{msg: fmt.Sprintf("%s: %s", target, status), fatal: true}
+	e := &httpError{msg: fmt.Sprintf("%s: %s", target, status), fatal: true}
 	switch {
 	case code == http.StatusUnauthorized && c.user == "":
 		e.msg += ": basic auth required: put user:password in the URL (http://user:password@host:9810), or use --basic-auth.username and --basic-auth.password-file"
@@ -184,7 +184,7 @@ func (c *topClient) statusError(target string, code int, status, body string) er
 	return e
 }
 
-func (c *topClient) transportError(target string, err error) error {
+func (c *client) transportError(target string, err error) error {
 	var (
 		unknownCA x509.UnknownAuthorityError
 		hostname  x509.HostnameError
@@ -214,12 +214,12 @@ func (c *topClient) transportError(target string, err error) error {
 
 // isFatal says whether asking again cannot help.
 func isFatal(err error) bool {
-	var he *topHTTPError
+	var he *httpError
 	return errors.As(err, &he) && he.fatal
 }
 
 // stream opens the event stream, resuming after lastID when given.
-func (c *topClient) stream(ctx context.Context, lastID string) (*http.Response, error) {
+func (c *client) stream(ctx context.Context, lastID string) (*http.Response, error) {
 	h := http.Header{"Accept": {"text/event-stream"}}
 	if lastID != "" {
 		h.Set("Last-Event-ID", lastID)
@@ -230,13 +230,13 @@ func (c *topClient) stream(ctx context.Context, lastID string) (*http.Response, 
 	}
 	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
 		resp.Body.Close()
-		return nil, &topHTTPError{msg: fmt.Sprintf("%s: Content-Type %q, not text/event-stream: not podflow_exporter's live view", c.url(streamPath, ""), ct), fatal: true}
+		return nil, &httpError{msg: fmt.Sprintf("%s: Content-Type %q, not text/event-stream: not podflow_exporter's live view", c.url(streamPath, ""), ct), fatal: true}
 	}
 	return resp, nil
 }
 
 // snapshot returns the body of GET /api/v1/flows with every edge.
-func (c *topClient) snapshot(ctx context.Context) ([]byte, error) {
+func (c *client) snapshot(ctx context.Context) ([]byte, error) {
 	resp, err := c.get(ctx, flowsPath, "top=0", http.Header{"Accept": {"application/json"}})
 	if err != nil {
 		return nil, err

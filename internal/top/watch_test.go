@@ -1,7 +1,7 @@
 // Copyright 2026 The podflow_exporter Authors
 // SPDX-License-Identifier: Apache-2.0
 
-package main
+package top
 
 import (
 	"context"
@@ -41,13 +41,13 @@ func (f *fakeStream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte("retry: 50\n: hello\n\n"))
 		sse(w, "snapshot", 5, testSnapshot())
 		sse(w, "delta", 6, live.Delta{FirstSeq: 6, LastSeq: 6, IntervalSeconds: 1, Time: snapTime, Edges: []live.Edge{
-			edge("e1", "web.service", "10.0.0.2", "server", "tcp", "8080", live.Counters{TransmitBytes: 1000, ReceiveBytes: 300}),
-			edge("e4", "new.service", "10.0.0.9", "client", "udp", "7000", live.Counters{TransmitBytes: 228}),
+			testEdge("e1", "web.service", "10.0.0.2", "server", "tcp", "8080", live.Counters{TransmitBytes: 1000, ReceiveBytes: 300}),
+			testEdge("e4", "new.service", "10.0.0.9", "client", "udp", "7000", live.Counters{TransmitBytes: 228}),
 		}})
 		// Return: the stream drops.
 	case 2:
 		sse(w, "delta", 8, live.Delta{FirstSeq: 7, LastSeq: 8, IntervalSeconds: 2, Time: snapTime, Edges: []live.Edge{
-			edge("e4", "new.service", "10.0.0.9", "client", "udp", "7000", live.Counters{TransmitBytes: 456}),
+			testEdge("e4", "new.service", "10.0.0.9", "client", "udp", "7000", live.Counters{TransmitBytes: 456}),
 		}, Removed: []string{"e3"}})
 		<-r.Context().Done()
 	default:
@@ -117,13 +117,13 @@ func TestTopLive(t *testing.T) {
 // TestTopLiveTerminal draws over the last table on a terminal, cut to its
 // width, as many rows as fit.
 func TestTopLiveTerminal(t *testing.T) {
-	var st topState
+	var st state
 	s := testSnapshot()
 	st.applySnapshot(&s)
 	var out syncBuffer
-	term := &topTerminal{w: &out, tty: true, size: func() (int, int) { return 40, 6 }}
-	cfg := &topConfig{sort: sortRate, bytes: "auto"}
-	if err := drawTop(term, &st, "http://x", cfg, "reconnected"); err != nil {
+	term := &terminal{w: &out, tty: true, size: func() (int, int) { return 40, 6 }}
+	cfg := &Config{sort: sortRate, bytes: "auto"}
+	if err := drawTable(term, &st, "http://x", cfg, "reconnected"); err != nil {
 		t.Fatal(err)
 	}
 	got := out.String()
@@ -172,14 +172,11 @@ func TestTopLiveIdle(t *testing.T) {
 // passed), then ends its context: top must exit 0 within 5 s.
 func runTopUntil(t *testing.T, done func(stdout, stderr *syncBuffer) bool, args ...string) (stdout, stderr *syncBuffer) {
 	t.Helper()
-	app, f := newApp()
-	if _, err := app.Parse(append([]string{"top"}, args...)); err != nil {
-		t.Fatal(err)
-	}
+	cfg := parse(t, args...)
 	stdout, stderr = &syncBuffer{}, &syncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	exited := make(chan int)
-	go func() { exited <- runTop(ctx, f.top, stdout, stderr) }()
+	go func() { exited <- Run(ctx, cfg, stdout, stderr) }()
 	for deadline := time.Now().Add(10 * time.Second); !done(stdout, stderr) && time.Now().Before(deadline); {
 		time.Sleep(10 * time.Millisecond)
 	}
