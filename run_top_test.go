@@ -8,13 +8,14 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/go-kit/log"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/podflow/podflow_exporter/collector"
+	"github.com/podflow/podflow_exporter/flow"
 	"github.com/podflow/podflow_exporter/live"
+	"github.com/podflow/podflow_exporter/naming"
+	"github.com/podflow/podflow_exporter/naming/namingtest"
 )
 
 // The top command as main wires it; internal/top tests the command itself
@@ -34,7 +35,12 @@ func TestTopWired(t *testing.T) {
 	if _, err := app.Parse(nil); err != nil { // the defaults
 		t.Fatal(err)
 	}
-	view := live.New(live.Options{Schema: collector.HostSchema, MaxEdges: 10, IdleTTL: time.Minute, RateWindow: time.Second, MaxClients: 1})
+	cfg := flow.DefaultConfig()
+	pipeline, err := flow.New(&cfg, flow.Options{Resolver: naming.NewHostResolver(namingtest.Cgroups{}, naming.RemoteByAddress)}, log.NewNopLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	view := live.New(pipeline, live.Options{MaxEdges: 10, MaxClients: 1})
 	defer view.Close()
 	mux, err := newMux(prometheus.NewRegistry(), view, f, log.NewNopLogger())
 	if err != nil {
